@@ -81,7 +81,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
     .map((issue) => {
       const where = issue.path.length ? `field "${issue.path.join('.')}"` : 'row';
       const message = issue.message.replace(/^Invalid input: /, '');
-      if (!('input' in issue) || issue.code === 'unrecognized_keys') return `${where}: ${message}`;
+      if (issue.code === 'unrecognized_keys') return `${where}: ${message} (got ${issue.keys.map((k) => `"${k}"`).join(', ')})`;
+      if (!('input' in issue)) return `${where}: ${message}`;
       if (issue.input === undefined) return `${where} is missing (${message.replace(/, received undefined$/, '')})`;
       return `${where}: ${message.replace(/, received \w+$/, '')}; got ${preview(issue.input)}`;
     })
