@@ -131,15 +131,22 @@ export function parseCategoryPaths(text: string): string[][] {
     .filter((path) => path.length > 0);
 }
 
+/** `attributes.placeholder` of an item that events name but the catalog lacks. */
+export const PLACEHOLDER = 'not in catalog';
+
+export function placeholderItem(id: string): ItemRecord {
+  return { id, title: null, brand: null, categories: [], price: null, attributes: { placeholder: PLACEHOLDER } };
+}
+
 /** Everything an importer parsed; nothing reaches the store until all of it is valid. */
 export interface ImportData {
   source: string;
   items: ItemRecord[];
   users: UserRecord[];
   events: EventRecord[];
-  /** Written only when the dataset lacks the item (never replace a real record by a stub). */
+  /** Written unless the dataset holds a real record of the item (a stub never replaces one). */
   placeholderItems?: ItemRecord[];
-  /** Users that events name without a profile: created with `{}` only when the dataset lacks them. */
+  /** Users that events name without a profile: stored with `{}` unless the dataset has a profile for them. */
   implicitUsers?: string[];
   warnings?: string[];
 }
@@ -169,9 +176,14 @@ export function writeImport(store: Store, dataset: string, replace: boolean, dat
     if (replace) tx.dropDataset(dataset);
     tx.ensureDataset(dataset, data.source);
     // Reads inside `write` see this transaction's own writes (one connection), so the drop counts.
-    const stubs = (data.placeholderItems ?? []).filter((it) => !store.getItem(dataset, it.id));
+    const stubs = (data.placeholderItems ?? []).filter((it) => {
+      const stored = store.getItem(dataset, it.id);
+      return !stored || stored.attributes.placeholder === PLACEHOLDER;
+    });
     const items = tx.putItems(dataset, withProgress('writing items', [...data.items, ...stubs]));
-    const bare = (data.implicitUsers ?? []).filter((id) => !store.getUser(dataset, id)).map((id) => ({ id, profile: {} }));
+    const bare = (data.implicitUsers ?? [])
+      .filter((id) => Object.keys(store.getUser(dataset, id)?.profile ?? {}).length === 0)
+      .map((id) => ({ id, profile: {} }));
     const users = tx.putUsers(dataset, withProgress('writing users', [...data.users, ...bare]));
     const events = tx.putEvents(dataset, withProgress('writing events', data.events));
     return {
