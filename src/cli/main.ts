@@ -2,6 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, GensearchError } from '../errors.js';
 import { registerDatasets } from './commands/datasets.js';
+import { registerEval } from './commands/eval.js';
+import { registerReport } from './commands/report.js';
+import { registerTune } from './commands/tune.js';
 
 /** The CLI is a thin layer: each command parses options and calls one library function. */
 export function buildProgram(): Command {
@@ -11,6 +14,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDatasets(program);
+  registerEval(program);
+  registerReport(program);
+  registerTune(program);
   return program;
 }
 

@@ -1,0 +1,167 @@
+import { badInput, GensearchError } from '../errors.js';
+import { progress } from '../progress.js';
+import { type CaseRanks, DEFAULT_KS, meanMetrics, type PerCaseMetrics, perCaseMetrics } from './metrics.js';
+import { TopKSelector } from './topk.js';
+import { type EvalCase, isDenseScorer, type RankedList, type RankingSystem } from './types.js';
+
+/** Which history variants to compute: the harness ranks once and derives both. */
+export type HistoryMode = 'both' | 'yes' | 'no';
+
+export function historyVariants(mode: HistoryMode): boolean[] {
+  if (mode === 'both') return [false, true];
+  if (mode === 'yes') return [true];
+  if (mode === 'no') return [false];
+  throw badInput(`--exclude-history expects both, yes or no; got "${mode}"`);
+}
+
+export const historyLabel = (excludeHistory: boolean): string =>
+  excludeHistory ? "user's history items excluded from the ranking" : "user's history items kept in the ranking";
+
+export interface EvaluateOptions {
+  nItems: number;
+  ks?: readonly number[];
+  excludeHistory?: HistoryMode;
+  /** Cases per call to the system; default the system's own, else 256 (dense) / 64 (ranker). */
+  batchSize?: number;
+  /** Label of the progress bar. */
+  label?: string;
+}
+
+/** One system's results on one case set, for one history variant. */
+export interface VariantResult {
+  excludeHistory: boolean;
+  ranks: CaseRanks;
+  perCase: PerCaseMetrics;
+  means: Record<string, number>;
+}
+
+export interface SystemEvaluation {
+  system: string;
+  rankSeconds: number;
+  variants: VariantResult[];
+}
+
+/**
+ * Ranks every case with `system` (already fitted) and scores the lists. Dense scorers fill a
+ * batch x nItems matrix and the harness selects the top (max K + history length) items per row
+ * with a heap (no full sort); rankers return such lists themselves. Both history variants come
+ * from the same list: the exclude variant skips the case's history items and re-numbers ranks.
+ */
+export async function evaluateSystem(
+  system: RankingSystem,
+  cases: readonly EvalCase[],
+  options: EvaluateOptions,
+): Promise<SystemEvaluation> {
+  const { nItems } = options;
+  const ks = options.ks ?? DEFAULT_KS;
+  const maxK = Math.max(...ks);
+  const variants = historyVariants(options.excludeHistory ?? 'both');
+  const needsExclude = variants.includes(true);
+  const dense = isDenseScorer(system);
+  const batchSize = options.batchSize ?? system.batchSize ?? (dense ? 256 : 64);
+  const collector = new RankCollector(cases, nItems, maxK, variants);
+  const selector = new TopKSelector(maxK);
+  const scores = dense ? new Float32Array(Math.min(batchSize, cases.length) * nItems) : new Float32Array(0);
+  const listItems = new Int32Array(nItems);
+  const listScores = new Float32Array(nItems);
+  const bar = progress(options.label ?? `eval ${system.name}`, cases.length, 'cases');
+  const start = performance.now();
+  for (let from = 0; from < cases.length; from += batchSize) {
+    const batch = cases.slice(from, from + batchSize);
+    let longest = 0;
+    if (needsExclude) for (const c of batch) longest = Math.max(longest, c.history.length);
+    const need = Math.min(nItems, maxK + longest);
+    if (dense) {
+      const out = scores.subarray(0, batch.length * nItems);
+      out.fill(0);
+      await system.scoreBatch(batch, out);
+      for (let b = 0; b < batch.length; b++) {
+        const n = selector.select(out.subarray(b * nItems, (b + 1) * nItems), need, listItems, listScores);
+        collector.add(from + b, listItems.subarray(0, n));
+      }
+    } else {
+      const lists = await system.rankBatch(batch, need);
+      if (!Array.isArray(lists) || lists.length !== batch.length) {
+        throw new GensearchError(
+          'INTERNAL',
+          `system "${system.name}" returned ${Array.isArray(lists) ? lists.length : typeof lists} lists for ${batch.length} cases; rankBatch must return one list per case`,
+        );
+      }
+      for (let b = 0; b < batch.length; b++) collector.add(from + b, checkList(system.name, lists[b], nItems));
+    }
+    bar.tick(batch.length);
+  }
+  bar.stop();
+  const rankSeconds = (performance.now() - start) / 1000;
+  return {
+    system: system.name,
+    rankSeconds,
+    variants: variants.map((excludeHistory, v) => {
+      const ranks = collector.ranks[v];
+      const perCase = perCaseMetrics(ranks, ks);
+      return { excludeHistory, ranks, perCase, means: meanMetrics(perCase) };
+    }),
+  };
+}
+
+/** Validates a ranker's list (in range, no repeats) so a buggy system cannot inflate metrics. */
+function checkList(name: string, list: RankedList, nItems: number): Int32Array {
+  const items = list?.items;
+  if (!(items instanceof Int32Array)) {
+    throw new GensearchError('INTERNAL', `system "${name}" returned a list without an Int32Array of items`);
+  }
+  const seen = new Set<number>();
+  for (const it of items) {
+    if (!(it >= 0 && it < nItems)) {
+      throw new GensearchError('INTERNAL', `system "${name}" ranked item index ${it}; expected 0..${nItems - 1}`);
+    }
+    if (seen.has(it)) throw new GensearchError('INTERNAL', `system "${name}" ranked item index ${it} twice in one list`);
+    seen.add(it);
+  }
+  return items;
+}
+
+/** Turns ranked lists into target ranks for each variant, cut at max K. */
+class RankCollector {
+  readonly ranks: CaseRanks[];
+  private readonly historyStamp: Int32Array;
+  private readonly targetStamp: Int32Array;
+
+  constructor(
+    private readonly cases: readonly EvalCase[],
+    nItems: number,
+    private readonly maxK: number,
+    private readonly variants: boolean[],
+  ) {
+    const offsets = new Int32Array(cases.length + 1);
+    for (let c = 0; c < cases.length; c++) {
+      const t = cases[c].targets;
+      for (const item of t) {
+        if (!(item >= 0 && item < nItems)) throw badInput(`case ${c} (user ${cases[c].user}) has target ${item}; expected 0..${nItems - 1}`);
+      }
+      offsets[c + 1] = offsets[c] + t.length;
+    }
+    this.ranks = variants.map(() => ({ offsets, ranks: new Int32Array(offsets[cases.length]) }));
+    // Stamps hold (case index + 1) so no clearing is needed between cases.
+    this.historyStamp = new Int32Array(nItems);
+    this.targetStamp = new Int32Array(nItems);
+  }
+
+  add(c: number, list: Int32Array): void {
+    const { history, targets } = this.cases[c];
+    const stamp = c + 1;
+    for (const item of history) this.historyStamp[item] = stamp;
+    for (const item of targets) this.targetStamp[item] = stamp;
+    for (let v = 0; v < this.variants.length; v++) {
+      const exclude = this.variants[v];
+      const { offsets, ranks } = this.ranks[v];
+      let position = 0;
+      for (let i = 0; i < list.length && position < this.maxK; i++) {
+        const item = list[i];
+        if (exclude && this.historyStamp[item] === stamp) continue;
+        position++;
+        if (this.targetStamp[item] === stamp) ranks[offsets[c] + targets.indexOf(item)] = position;
+      }
+    }
+  }
+}
