@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { exitCodeFor, GensearchError } from '../errors.js';
 import { registerDatasets } from './commands/datasets.js';
 import { registerEval } from './commands/eval.js';
+import { registerImport } from './commands/import.js';
 import { registerReport } from './commands/report.js';
 import { registerTune } from './commands/tune.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDatasets(program);
+  registerImport(program);
   registerEval(program);
   registerReport(program);
   registerTune(program);
