@@ -98,7 +98,7 @@ export function initSasrec(cfg: SasrecModelConfig, rng: Rng): SasrecParams {
 function encode(p: SasrecParams, cfg: SasrecModelConfig, tokens: tf.Tensor, ctx: ForwardContext): tf.Tensor {
   const m = cfg.model;
   const x = dropout(embed(p.emb, tokens, Math.sqrt(m.dModel)), m.dropout, ctx);
-  return stack(p.body, x, causalBias(tokens.shape[1] as number), undefined, m, ctx);
+  return stack(p.body, x, { self: causalBias(tokens.shape[1] as number) }, m, ctx);
 }
 
 /** The item rows of the tied table (row 0 is padding, never a candidate). */

@@ -1,0 +1,74 @@
+import * as tf from '@tensorflow/tfjs';
+import { matMulT } from '../tensor/runtime.js';
+import type { Rng } from '../tensor/rng.js';
+import { dropout, type ForwardContext, initLinear, type LinearParams, linear } from './layers.js';
+
+/**
+ * Multi-head attention, one function for self- and cross-attention: queries come from `x`,
+ * keys and values from `memory` (which is `x` itself for self-attention).
+ *
+ * Masks are additive biases broadcastable to [B, heads, Lq, Lk]: 0 where a query may look, a
+ * large negative number where it may not. Build them with `causalBias` and `paddingBias` and
+ * add them together.
+ */
+
+/** Added to the scores of blocked positions: exp() of it underflows to exactly 0 in float32. */
+export const MASKED = -1e9;
+
+export interface AttentionParams {
+  q: LinearParams;
+  /** Keys and values in one [d, 2d] matrix: one GEMM over the memory instead of two. */
+  kv: LinearParams;
+  o: LinearParams;
+}
+
+export function initAttention(rng: Rng, d: number, std: number, outStd = std): AttentionParams {
+  return { q: initLinear(rng, d, d, std), kv: initLinear(rng, d, 2 * d, std), o: initLinear(rng, d, d, outStd) };
+}
+
+/** [1, 1, L, L]: query t may look at keys 0..t only. */
+export function causalBias(length: number): tf.Tensor {
+  return tf.tidy(() => {
+    const rows = tf.reshape(tf.range(0, length, 1, 'int32'), [length, 1]);
+    const cols = tf.reshape(tf.range(0, length, 1, 'int32'), [1, length]);
+    return tf.reshape(tf.mul(tf.cast(tf.greater(cols, rows), 'float32'), MASKED), [1, 1, length, length]);
+  });
+}
+
+/** keyMask [B, Lk] with 1 for real tokens, 0 for padding -> [B, 1, 1, Lk]. */
+export function paddingBias(keyMask: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const [b, lk] = keyMask.shape;
+    return tf.reshape(tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), MASKED), [b, 1, 1, lk]);
+  });
+}
+
+/** [B, L, d] -> [B, heads, L, d / heads] */
+function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
+  const [b, l, d] = x.shape;
+  return tf.transpose(tf.reshape(x, [b, l, heads, d / heads]), [0, 2, 1, 3]);
+}
+
+/**
+ * x [B, Lq, d], memory [B, Lk, d] -> [B, Lq, d]. softmax(q k^T / sqrt(dh) + bias) v per head,
+ * then the output projection. `bias` may be undefined (every query sees every key).
+ */
+export function attention(
+  p: AttentionParams,
+  x: tf.Tensor,
+  memory: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  heads: number,
+  attnDropout: number,
+  ctx: ForwardContext,
+): tf.Tensor {
+  const [b, lq, d] = x.shape;
+  const dh = d / heads;
+  const q = splitHeads(tf.mul(linear(p.q, x), 1 / Math.sqrt(dh)), heads);
+  const [k, v] = tf.split(linear(p.kv, memory), 2, 2).map((t) => splitHeads(t, heads));
+  let scores = matMulT(q, k); // [B, H, Lq, Lk]
+  if (bias) scores = tf.add(scores, bias);
+  const probs = dropout(tf.softmax(scores), attnDropout, ctx);
+  const out = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [b, lq, d]);
+  return linear(p.o, out);
+}

@@ -1,0 +1,110 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../tensor/rng.js';
+import { normalInit } from './params.js';
+
+/**
+ * Small layers as functions over explicit parameter objects. Activations are [..., d] with the
+ * feature axis last; matrices are stored [in, out] so a forward pass is a plain x @ W (no
+ * transpose flags, which are slow on wasm).
+ */
+
+/** Whether dropout is on, and where its seeds come from: same seed, same masks. */
+export interface ForwardContext {
+  training: boolean;
+  /** A fresh seed for the next random op (dropout mask). */
+  nextSeed(): number;
+}
+
+/** A context for one forward pass: dropout on with seeds drawn from `seed`, or off. */
+export function forwardContext(training: boolean, seed = 1): ForwardContext {
+  const rng = new Rng(seed);
+  return { training, nextSeed: () => rng.seed() };
+}
+
+export const EVAL: ForwardContext = { training: false, nextSeed: () => 1 };
+
+export interface LinearParams {
+  /** [in, out] */
+  w: tf.Tensor;
+  /** [out] */
+  b: tf.Tensor;
+}
+
+export function initLinear(rng: Rng, dIn: number, dOut: number, std: number): LinearParams {
+  return { w: normalInit(rng, [dIn, dOut], std), b: tf.zeros([dOut]) };
+}
+
+/** x [..., in] -> [..., out]. Flattens to 2-D so the matmul is one plain GEMM. */
+export function linear(p: LinearParams, x: tf.Tensor): tf.Tensor {
+  const dIn = x.shape[x.rank - 1] as number;
+  const dOut = p.w.shape[1] as number;
+  const y = tf.add(tf.matMul(tf.reshape(x, [-1, dIn]), p.w), p.b);
+  return tf.reshape(y, [...x.shape.slice(0, -1), dOut]);
+}
+
+export interface LayerNormParams {
+  g: tf.Tensor;
+  b: tf.Tensor;
+}
+
+export function initLayerNorm(d: number): LayerNormParams {
+  return { g: tf.ones([d]), b: tf.zeros([d]) };
+}
+
+/** Normalises the last axis: (x - mean) / sqrt(var + eps) * g + b. */
+export function layerNorm(p: LayerNormParams, x: tf.Tensor, eps: number): tf.Tensor {
+  const axis = x.rank - 1;
+  const { mean, variance } = tf.moments(x, axis, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), p.g), p.b);
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh approximation (GPT-2 / BERT): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/** Inverted dropout: zeroes a `rate` share and scales the rest, only while training. */
+export function dropout(x: tf.Tensor, rate: number, ctx: ForwardContext): tf.Tensor {
+  if (!ctx.training || rate <= 0) return x;
+  return tf.dropout(x, rate, undefined, ctx.nextSeed());
+}
+
+export interface FfnParams {
+  up: LinearParams;
+  down: LinearParams;
+}
+
+export function initFfn(rng: Rng, d: number, dFF: number, std: number, outStd = std): FfnParams {
+  return { up: initLinear(rng, d, dFF, std), down: initLinear(rng, dFF, d, outStd) };
+}
+
+/** Position-wise feed-forward: down(dropout(gelu(up(x)))). */
+export function ffn(p: FfnParams, x: tf.Tensor, rate: number, ctx: ForwardContext): tf.Tensor {
+  return linear(p.down, dropout(gelu(linear(p.up, x)), rate, ctx));
+}
+
+export interface EmbeddingParams {
+  /** Token table [vocab, d]. */
+  tok: tf.Tensor;
+  /** Learned positions [maxLen, d]. */
+  pos: tf.Tensor;
+}
+
+export function initEmbedding(rng: Rng, vocab: number, maxLen: number, d: number, std: number): EmbeddingParams {
+  return { tok: normalInit(rng, [vocab, d], std), pos: normalInit(rng, [maxLen, d], std) };
+}
+
+/**
+ * Token ids [B, L] (int32) -> [B, L, d]: token rows times `scale` plus positions 0..L-1.
+ * `scale` = sqrt(d) as in Vaswani et al. / SASRec when the table is tied to the output layer.
+ */
+export function embed(p: EmbeddingParams, tokens: tf.Tensor, scale = 1): tf.Tensor {
+  const [b, l] = tokens.shape as [number, number];
+  const d = p.tok.shape[1] as number;
+  let x = tf.reshape(tf.gather(p.tok, tf.reshape(tokens, [-1])), [b, l, d]);
+  if (scale !== 1) x = tf.mul(x, scale);
+  return tf.add(x, tf.slice(p.pos, [0, 0], [l, d]));
+}

@@ -1,0 +1,76 @@
+import { parentPort } from 'node:worker_threads';
+import type * as tf from '@tensorflow/tfjs';
+import { type ParamSpec, treeFromEntries } from '../model/params.js';
+import { type HostBatch, loadObjective, lossAndGrads, type ObjectiveSpec } from './objective.js';
+import { initTensorRuntime, type TensorBackend } from './runtime.js';
+
+/**
+ * Worker thread of data-parallel training (compiled to dist/src/tensor/grad-worker.js and
+ * started by `GradientWorkers`). It owns a copy of the parameters, read from shared memory the
+ * main thread rewrites after each update, and writes the gradients of its shard into its own
+ * shared buffer. Each thread has its own tfjs runtime, so it initialises one.
+ */
+export interface WorkerInit {
+  type: 'init';
+  spec: ObjectiveSpec;
+  params: ParamSpec[];
+  /** Float32 parameter values, flatten order; written by the main thread between steps. */
+  paramBuffer: SharedArrayBuffer;
+  /** Float32 gradients of this worker, flatten order. */
+  gradBuffer: SharedArrayBuffer;
+  backend?: TensorBackend;
+}
+
+export interface WorkerStep {
+  type: 'step';
+  batch: HostBatch;
+  denominator: number;
+  seed: number;
+  /** Bumped by the main thread whenever the shared parameters changed. */
+  version: number;
+}
+
+export type WorkerReply = { type: 'ready' } | { type: 'done'; lossSum: number } | { type: 'error'; message: string; stack?: string };
+
+const port = parentPort;
+if (!port) throw new Error('grad-worker.js must run as a worker thread');
+
+let tfm: typeof tf;
+let state: { init: WorkerInit; objective: Awaited<ReturnType<typeof loadObjective>>; version: number; params?: object; leaves: tf.Tensor[] };
+
+port.on('message', async (msg: WorkerInit | WorkerStep) => {
+  try {
+    if (msg.type === 'init') {
+      tfm = await initTensorRuntime({ backend: msg.backend });
+      state = { init: msg, objective: await loadObjective(msg.spec), version: -1, leaves: [] };
+      port.postMessage({ type: 'ready' } satisfies WorkerReply);
+      return;
+    }
+    if (state.version !== msg.version) {
+      for (const t of state.leaves) t.dispose();
+      const all = new Float32Array(state.init.paramBuffer);
+      let offset = 0;
+      const entries: [string, tf.Tensor][] = state.init.params.map((p) => {
+        const size = p.shape.reduce((a, b) => a * b, 1);
+        const t = tfm.tensor(all.slice(offset, offset + size), p.shape, 'float32');
+        offset += size;
+        return [p.name, t];
+      });
+      state.leaves = entries.map(([, t]) => t);
+      state.params = treeFromEntries(entries);
+      state.version = msg.version;
+    }
+    const { lossSum, grads } = lossAndGrads(state.objective, state.params!, msg.batch, msg.denominator, msg.seed);
+    const out = new Float32Array(state.init.gradBuffer);
+    let offset = 0;
+    for (const g of grads) {
+      out.set(g.dataSync() as Float32Array, offset);
+      offset += g.size;
+      g.dispose();
+    }
+    port.postMessage({ type: 'done', lossSum } satisfies WorkerReply);
+  } catch (e) {
+    const err = e as Error;
+    port.postMessage({ type: 'error', message: err.message, stack: err.stack } satisfies WorkerReply);
+  }
+});
