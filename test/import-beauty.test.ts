@@ -10,7 +10,7 @@ import { assertBadRow, storeCounts, writeS3Rec } from './import-fixtures.js';
 test('Amazon Beauty imports with the published counts, decoded text and null titles', (t) => {
   const dir = sharedData(t, 'amazon-beauty');
   if (!dir) return;
-  const store = new SqliteStore(join(tempDir(t), 's.sqlite'));
+  const store = new SqliteStore(':memory:');
   const first = importAmazonBeauty(store, dir);
   assert.deepEqual(
     [first.items, first.users, first.events, first.duplicateEvents],

@@ -12,7 +12,7 @@ const firstRow = (path: string) => JSON.parse(readFileSync(path, 'utf8').split('
 test('KuaiSearch demo: Chinese text round-trips byte-exact; unjoinable ids become placeholders', (t) => {
   const dir = sharedData(t, 'kuaisearch-demo');
   if (!dir) return;
-  const store = new SqliteStore(join(tempDir(t), 's.sqlite'));
+  const store = new SqliteStore(':memory:');
   const r = importKuaiSearch(store, dir);
   const item = firstRow(join(dir, 'items.jsonl'));
   const stored = store.getItem('kuaisearch', String(item.item_id))!;
