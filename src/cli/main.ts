@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, GensearchError } from '../errors.js';
 import { registerDatasets } from './commands/datasets.js';
+import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerImport } from './commands/import.js';
 import { registerReport } from './commands/report.js';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDatasets(program);
+  registerDemo(program);
   registerImport(program);
   registerEval(program);
   registerReport(program);
