@@ -14,6 +14,8 @@ export interface DemoOptions {
   /** Folder in S3Rec format (items.jsonl + sequences.txt); default the bundled slice. */
   dataDir?: string;
   dataset?: string;
+  /** Sign flips of the significance test (default 10,000; tests use fewer). */
+  iterations?: number;
   /** Steps log here (the CLI passes console.log). */
   log?: (line: string) => void;
 }
@@ -58,6 +60,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       splits: ['test'],
       systems,
       reference: 'itemcf',
+      iterations: options.iterations,
       command: 'npm start',
     });
     const dir = join(options.home, 'reports', `demo-${dataset}`);
