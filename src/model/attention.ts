@@ -49,6 +49,46 @@ function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
   return tf.transpose(tf.reshape(x, [b, l, heads, d / heads]), [0, 2, 1, 3]);
 }
 
+/** Keys and values split into heads: [B, heads, Lk, d / heads] each. */
+export interface KeyValues {
+  k: tf.Tensor;
+  v: tf.Tensor;
+}
+
+/** The keys and values of `memory` [B, Lk, d]: what incremental decoding caches. */
+export function keyValues(p: AttentionParams, memory: tf.Tensor, heads: number): KeyValues {
+  const [k, v] = tf.split(linear(p.kv, memory), 2, 2).map((t) => splitHeads(t, heads));
+  return { k, v };
+}
+
+/** Appends the keys and values of new positions to cached ones (along the key axis). */
+export function concatKeyValues(a: KeyValues, b: KeyValues): KeyValues {
+  return { k: tf.concat([a.k, b.k], 2), v: tf.concat([a.v, b.v], 2) };
+}
+
+/**
+ * x [B, Lq, d] attending to precomputed keys and values -> [B, Lq, d]: softmax(q k^T /
+ * sqrt(dh) + bias) v per head, then the output projection. `bias` may be undefined.
+ */
+export function attendTo(
+  p: AttentionParams,
+  x: tf.Tensor,
+  kv: KeyValues,
+  bias: tf.Tensor | undefined,
+  heads: number,
+  attnDropout: number,
+  ctx: ForwardContext,
+): tf.Tensor {
+  const [b, lq, d] = x.shape;
+  const dh = d / heads;
+  const q = splitHeads(tf.mul(linear(p.q, x), 1 / Math.sqrt(dh)), heads);
+  let scores = matMulT(q, kv.k); // [B, H, Lq, Lk]
+  if (bias) scores = tf.add(scores, bias);
+  const probs = dropout(tf.softmax(scores), attnDropout, ctx);
+  const out = tf.reshape(tf.transpose(tf.matMul(probs, kv.v), [0, 2, 1, 3]), [b, lq, d]);
+  return linear(p.o, out);
+}
+
 /**
  * x [B, Lq, d], memory [B, Lk, d] -> [B, Lq, d]. softmax(q k^T / sqrt(dh) + bias) v per head,
  * then the output projection. `bias` may be undefined (every query sees every key).
@@ -62,13 +102,5 @@ export function attention(
   attnDropout: number,
   ctx: ForwardContext,
 ): tf.Tensor {
-  const [b, lq, d] = x.shape;
-  const dh = d / heads;
-  const q = splitHeads(tf.mul(linear(p.q, x), 1 / Math.sqrt(dh)), heads);
-  const [k, v] = tf.split(linear(p.kv, memory), 2, 2).map((t) => splitHeads(t, heads));
-  let scores = matMulT(q, k); // [B, H, Lq, Lk]
-  if (bias) scores = tf.add(scores, bias);
-  const probs = dropout(tf.softmax(scores), attnDropout, ctx);
-  const out = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [b, lq, d]);
-  return linear(p.o, out);
+  return attendTo(p, x, keyValues(p, memory, heads), bias, heads, attnDropout, ctx);
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { GensearchError } from '../errors.js';
 import type { Rng } from '../tensor/rng.js';
-import { type AttentionParams, attention, initAttention } from './attention.js';
+import { type AttentionParams, attendTo, concatKeyValues, initAttention, type KeyValues, keyValues } from './attention.js';
 import type { TransformerConfig } from './config.js';
 import {
   dropout,
@@ -66,29 +66,57 @@ export interface CrossInput {
 }
 
 /**
+ * Incremental decoding state of one block: the self-attention keys/values of the positions
+ * decoded so far, and the cross-attention keys/values of the encoder output (computed once).
+ */
+export interface BlockCache {
+  self?: KeyValues;
+  cross?: KeyValues;
+}
+
+/**
  * What the attention of a stack may see: `self`, the bias of self-attention (causal and/or
- * padding, see attention.ts); `cross`, the encoder output for decoder blocks.
+ * padding, see attention.ts); `cross`, the encoder output for decoder blocks. With `caches`
+ * (one per block) the stack runs incrementally: x holds only the new positions, their keys and
+ * values are appended to `caches[i].self`, and cross-attention reuses `caches[i].cross` (filled
+ * from `cross.memory` on first use). The caches are updated in place.
  */
 export interface StackInputs {
   self?: tf.Tensor;
   cross?: CrossInput;
+  caches?: BlockCache[];
 }
 
-export function block(p: BlockParams, x: tf.Tensor, inputs: StackInputs, cfg: TransformerConfig, ctx: ForwardContext): tf.Tensor {
+export function block(p: BlockParams, x: tf.Tensor, inputs: StackInputs, cfg: TransformerConfig, ctx: ForwardContext, cache?: BlockCache): tf.Tensor {
   const eps = cfg.layerNormEps;
   const h = layerNorm(p.ln1, x, eps);
-  x = tf.add(x, dropout(attention(p.self, h, h, inputs.self, cfg.nHeads, cfg.attnDropout, ctx), cfg.dropout, ctx));
+  let selfKv = keyValues(p.self, h, cfg.nHeads);
+  if (cache) {
+    if (cache.self) selfKv = concatKeyValues(cache.self, selfKv);
+    cache.self = selfKv;
+  }
+  x = tf.add(x, dropout(attendTo(p.self, h, selfKv, inputs.self, cfg.nHeads, cfg.attnDropout, ctx), cfg.dropout, ctx));
   const cross = inputs.cross;
   if (p.cross && p.lnCross) {
     if (!cross) throw new GensearchError('INTERNAL', 'a decoder block needs the encoder output (cross input); pass { memory, bias }');
     const hc = layerNorm(p.lnCross, x, eps);
-    x = tf.add(x, dropout(attention(p.cross, hc, cross.memory, cross.bias, cfg.nHeads, cfg.attnDropout, ctx), cfg.dropout, ctx));
+    let crossKv = cache?.cross;
+    if (!crossKv) {
+      crossKv = keyValues(p.cross, cross.memory, cfg.nHeads);
+      if (cache) cache.cross = crossKv;
+    }
+    x = tf.add(x, dropout(attendTo(p.cross, hc, crossKv, cross.bias, cfg.nHeads, cfg.attnDropout, ctx), cfg.dropout, ctx));
   }
   return tf.add(x, dropout(ffn(p.ffn, layerNorm(p.ln2, x, eps), cfg.dropout, ctx), cfg.dropout, ctx));
 }
 
 /** x [B, L, d] through every block and the final LayerNorm. */
 export function stack(p: StackParams, x: tf.Tensor, inputs: StackInputs, cfg: TransformerConfig, ctx: ForwardContext): tf.Tensor {
-  for (const b of p.blocks) x = block(b, x, inputs, cfg, ctx);
+  if (inputs.caches && inputs.caches.length !== p.blocks.length) {
+    throw new GensearchError('INTERNAL', `stack: ${inputs.caches.length} caches for ${p.blocks.length} blocks`);
+  }
+  p.blocks.forEach((b, i) => {
+    x = block(b, x, inputs, cfg, ctx, inputs.caches?.[i]);
+  });
   return layerNorm(p.lnF, x, cfg.layerNormEps);
 }

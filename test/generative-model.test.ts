@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { constrainedBeamSearch } from '../src/decode/beam-search.js';
+import { GenerativeSession, generateItems } from '../src/decode/generate.js';
+import { generativeConfig, generativeObjective, initGenerative, SidDecoder, scoreSids, USER_SLOTS } from '../src/model/generative.js';
+import { disposeParams } from '../src/model/params.js';
+import { BpeTokenizer } from '../src/model/tokenizer.js';
+import { SidTrie } from '../src/sids/trie.js';
+import { packContext, packPrompts, packTargets, type Prompt, recencyWeights } from '../src/tasks/prompt.js';
+import { Rng } from '../src/tensor/rng.js';
+import { initTensorRuntime } from '../src/tensor/runtime.js';
+import { TRAIN_DEFAULTS, train } from '../src/tensor/trainer.js';
+import { tempDir } from './helpers.js';
+
+test('BPE tokenizer: deterministic merges, round trip, unknown characters', () => {
+  const texts = ['nail polish', 'nail polish remover', 'lip polish', 'nails', 'polished nails', 'lipstick'];
+  const a = BpeTokenizer.train(texts, { vocabSize: 40 });
+  const b = BpeTokenizer.train([...texts], { vocabSize: 40 });
+  assert.deepEqual(a.data, b.data);
+  assert.ok(a.size <= 40 && a.data.merges.length > 5, `${a.size} pieces`);
+  const ids = a.encode('Nail Polish');
+  assert.ok(ids.length < 'nailpolish'.length, 'frequent words are merged into few pieces');
+  assert.equal(a.decode(ids), 'nail polish');
+  // A character never seen becomes <unk> (id 0); the rest still encodes.
+  const z = a.encode('zinc');
+  assert.equal(z[0], 0);
+  assert.equal(a.decode(a.encode('lip nails')), 'lip nails');
+  // maxPieces keeps whole words only.
+  assert.equal(a.decode(a.encode('nail polish remover', a.encode('nail polish').length)), 'nail polish');
+});
+
+/** A small random model and catalog: 3 SID positions. */
+async function fixture(seed: number, initStd = 0.02) {
+  await initTensorRuntime();
+  const sidSizes = [4, 5, 6];
+  const nItems = 40;
+  const cfg = generativeConfig({ profile: 'tiny', overrides: { initStd }, textVocab: 20, sidSizes, nItems, maxHistory: 6, itemEmbedding: true });
+  const rng = new Rng(seed);
+  const itemSids = new Int32Array(nItems * 3);
+  const offsets = [0, 4, 9];
+  // Item i gets a distinct code triple (40 of the 120), so no SID is shared.
+  const triples = rng.shuffle(Array.from({ length: 120 }, (_, i) => i)).slice(0, nItems);
+  triples.forEach((t, i) => {
+    itemSids.set([offsets[0] + (t % 4), offsets[1] + (Math.floor(t / 4) % 5), offsets[2] + Math.floor(t / 20)], i * 3);
+  });
+  return { cfg, itemSids, pack: packContext(cfg, itemSids), trie: new SidTrie(itemSids, 3) };
+}
+
+test('prompt packing: OneSearch order, one slot per history item, recency-weighted user pools', async () => {
+  const { pack, itemSids } = await fixture(1);
+  const prompts: Prompt[] = [
+    { task: 'personal', text: Int32Array.of(3, 4), sid: itemSids.subarray(0, 3), history: Int32Array.of(1, 2, 3) },
+    { task: 'personal', text: new Int32Array(0), sid: new Int32Array(0), history: Int32Array.from({ length: 9 }, (_, i) => i) },
+  ];
+  const b = packPrompts(prompts, pack);
+  const lt = 1 + USER_SLOTS + 2 + 3;
+  assert.deepEqual(b.tok.shape, [2, lt]);
+  assert.deepEqual(b.hist.shape, [2, 6, 3], 'history capped at maxHistory');
+  const { layout } = pack;
+  assert.deepEqual(Array.from(b.tok.data.subarray(0, lt)), [
+    layout.taskBase + 6,
+    0,
+    0,
+    layout.textBase + 3,
+    layout.textBase + 4,
+    ...Array.from(itemSids.subarray(0, 3), (s) => layout.sidBase + s),
+  ]);
+  // Second prompt keeps the last 6 items (3..8), the latest at recency position 0.
+  assert.deepEqual(Array.from(b.histItem.data.subarray(6, 12)), [3, 4, 5, 6, 7, 8]);
+  const l = lt + 6;
+  assert.deepEqual(Array.from(b.pos.data.subarray(l + lt, 2 * l)), [5, 4, 3, 2, 1, 0]);
+  assert.deepEqual(Array.from(b.mask.data.subarray(0, l)), [...Array(lt).fill(1), 1, 1, 1, 0, 0, 0]);
+  const mix = b.userMix.data as Float32Array;
+  const w3 = recencyWeights(3);
+  assert.ok(w3[2] > w3[1] && w3[1] > w3[0], 'newer items weigh more');
+  for (let j = 0; j < 3; j++) assert.ok(Math.abs(mix[j] - w3[j]) < 1e-6);
+  const short = mix.subarray(12, 18); // prompt 1, short-term pool over its 6 slots: last 5 only
+  assert.equal(short[0], 0);
+  assert.ok(Math.abs(short.reduce((a, x) => a + x, 0) - 1) < 1e-5);
+  const t = packTargets([{ kind: 'sid', tokens: itemSids.subarray(3, 6) }, { kind: 'text', pieces: Int32Array.of(7, 8) }], pack);
+  assert.deepEqual(t.dec.shape, [2, 3]);
+  assert.deepEqual(Array.from(t.dec.data), [layout.bosSid, layout.sidBase + itemSids[3], layout.sidBase + itemSids[4], layout.bosText, layout.textBase + 7, layout.textBase + 8]);
+  assert.deepEqual(Array.from(t.textTarget.data), [8, 9, 0], 'text targets: 1 + piece, then end of text');
+  assert.deepEqual(Array.from(t.sidLevel.data), [0, 1, 2]);
+});
+
+test('incremental decoding with beam reordering scores every SID exactly as full re-decoding does', async () => {
+  const { cfg, pack, trie, itemSids } = await fixture(2, 0.5);
+  const params = initGenerative(cfg, new Rng(3));
+  const prompts: Prompt[] = [
+    { task: 'personal', text: Int32Array.of(1, 2, 3), sid: new Int32Array(0), history: Int32Array.of(5, 6, 7) },
+    { task: 'personal', text: new Int32Array(0), sid: itemSids.subarray(9, 12), history: Int32Array.of(11) },
+    { task: 'item2sid', text: Int32Array.of(9), sid: new Int32Array(0), history: new Int32Array(0) },
+  ];
+  const batch = packPrompts(prompts, pack);
+  const decoder = new SidDecoder(params, cfg);
+  decoder.start(batch);
+  const { results } = await constrainedBeamSearch(new GenerativeSession(decoder), trie, 3, pack.layout.sidVocab, { beam: 7 });
+  let checked = 0;
+  for (let r = 0; r < 3; r++) {
+    assert.equal(results[r].length, 7);
+    const sids = new Int32Array(7 * 3);
+    const single = packPrompts(Array(7).fill(prompts[r]), pack);
+    results[r].forEach((d, j) => {
+      const item = trie.items(d.leaf)[0];
+      sids.set(itemSids.subarray(item * 3, item * 3 + 3), j * 3);
+    });
+    const full = scoreSids(params, cfg, single, sids);
+    results[r].forEach((d, j) => {
+      assert.ok(Math.abs(full[j] - d.score) < 1e-4, `request ${r} beam ${j}: incremental ${d.score} vs full ${full[j]}`);
+      checked++;
+    });
+    // Beam search keeps the best: no valid SID outside the beams scores above the 7th.
+    const all = new Int32Array(itemSids);
+    const every = scoreSids(params, cfg, packPrompts(Array(40).fill(prompts[r]), pack), all);
+    const best = [...every].sort((a, b) => b - a)[0];
+    assert.ok(Math.abs(best - results[r][0].score) < 1e-4 || best <= results[r][0].score + 1e-4, 'the top beam is the best SID');
+  }
+  assert.equal(checked, 21);
+  disposeParams(params);
+});
+
+test('a tiny model overfits a tiny catalog: beam search returns the item each prompt was trained on', async (t) => {
+  const { cfg, pack, trie, itemSids } = await fixture(4);
+  // Each item has its own text piece; item i is also "bought after" item (i + 1) % 40.
+  const prompts: Prompt[] = [];
+  const targets: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    prompts.push({ task: 'item2sid', text: Int32Array.of(i), sid: new Int32Array(0), history: new Int32Array(0) });
+    targets.push(i);
+    prompts.push({ task: 'personal', text: new Int32Array(0), sid: new Int32Array(0), history: Int32Array.of((i + 1) % 40) });
+    targets.push(i);
+  }
+  const data = {
+    size: prompts.length,
+    collate: (ids: Int32Array) => ({
+      ...packPrompts(Array.from(ids, (i) => prompts[i]), pack),
+      ...packTargets(Array.from(ids, (i) => ({ kind: 'sid' as const, tokens: itemSids.subarray(targets[i] * 3, targets[i] * 3 + 3) })), pack),
+    }),
+  };
+  const objective = generativeObjective(cfg);
+  const result = await train({
+    spec: { module: new URL('../src/model/generative.js', import.meta.url).href, factory: 'generativeObjective', config: cfg },
+    data,
+    config: { ...TRAIN_DEFAULTS, epochs: 60, batchSize: 20, lr: 1e-2, warmupSteps: 5, seed: 3, patience: 0, bucketByLength: false },
+    outDir: tempDir(t),
+    log: () => {},
+  });
+  assert.ok(objective.terms(data.collate(Int32Array.of(0, 1))) === 6);
+  const { lists } = await generateItems({ params: result.params as never, cfg }, pack, trie, prompts, { beam: 5, k: 3 });
+  let right = 0;
+  lists.forEach((l, i) => {
+    if (l.items[0] === targets[i]) right++;
+  });
+  assert.ok(right >= 38, `${right}/40 prompts decode to their item first`);
+  disposeParams(result.params);
+});
