@@ -45,14 +45,20 @@ test('parseKs sorts, dedupes and rejects bad cut-offs', () => {
 test('top-K selection equals a full sort on random data, ties broken by lower index', () => {
   const r = rng(3);
   const selector = new TopKSelector();
-  for (let trial = 0; trial < 200; trial++) {
-    const n = 1 + r.int(400);
-    const k = 1 + r.int(n + 5);
-    // Few distinct values, so many ties; some items marked not-a-candidate.
-    const distinct = 1 + r.int(12);
-    const scores = Float32Array.from({ length: n }, () =>
-      r.next() < 0.05 ? Number.NEGATIVE_INFINITY : r.int(distinct) - distinct / 2,
-    );
+  // Short rows take the heap; long ones the sampled threshold, with its fallbacks when the
+  // guess is too high (skewed rows) or lets too many through (heavy ties).
+  for (let trial = 0; trial < 240; trial++) {
+    const long = trial % 2 === 1;
+    const n = long ? 4096 + r.int(16000) : 1 + r.int(400);
+    const k = long ? 1 + r.int(n / 8) : 1 + r.int(n + 5);
+    const shape = trial % 6;
+    const distinct = shape < 2 ? 1 + r.int(12) : 1 << 20;
+    const scores = Float32Array.from({ length: n }, (_, i) => {
+      if (r.next() < 0.05) return Number.NEGATIVE_INFINITY;
+      if (shape === 3 && i % 2) return -0; // -0 and +0 are the same score
+      if (shape === 5) return i < n / 2 ? 0 : r.next(); // skewed: the sample misleads
+      return r.int(distinct) - distinct / 2;
+    });
     const items = new Int32Array(n);
     const values = new Float32Array(n);
     const count = selector.select(scores, k, items, values);
@@ -62,9 +68,13 @@ test('top-K selection equals a full sort on random data, ties broken by lower in
   }
 });
 
-test('top-K rejects NaN scores as a scorer bug', () => {
+test('top-K rejects NaN scores as a scorer bug, on short and long rows', () => {
   const scores = Float32Array.of(1, 2, Number.NaN, 0.5);
   assert.throws(() => new TopKSelector().select(scores, 2, new Int32Array(4)), /NaN for item index 2/);
+  const long = Float32Array.from({ length: 10000 }, (_, i) => i % 97);
+  long[7777] = Number.NaN;
+  long[9] = Number.POSITIVE_INFINITY; // infinities are fine
+  assert.throws(() => new TopKSelector().select(long, 50, new Int32Array(10000)), /NaN for item index 7777/);
 });
 
 test('significance: identical systems give p = 1, clearly different ones p < 0.01', () => {

@@ -62,13 +62,16 @@ test('users with fewer than 3 items get no case; no case at all is a clear error
   assert.throws(() => buildEvalData(inter, 'recs' as never, 'valid'), /expected "rec" or "search"/);
 });
 
-/** Scores item i as (i * 37 mod 101) / 101 for everyone, plus 10 on the case's history items. */
+/** Scores item i as (i * 37 mod m) / m for everyone, plus 10 on the case's history items. */
 class FixedScorer implements DenseScorer {
   readonly name = 'fixed';
-  constructor(private readonly nItems: number) {}
+  constructor(
+    private readonly nItems: number,
+    private readonly m = 101,
+  ) {}
   fit(): void {}
   score(c: EvalCase, row: Float32Array): void {
-    for (let i = 0; i < this.nItems; i++) row[i] = ((i * 37) % 101) / 101;
+    for (let i = 0; i < this.nItems; i++) row[i] = ((i * 37) % this.m) / this.m;
     for (const h of c.history) row[h] += 10;
   }
   scoreBatch(cases: readonly EvalCase[], out: Float32Array): void {
@@ -82,38 +85,57 @@ test('dense scorers and top-K rankers go through the same harness with the same 
   const inter = plantedChain({ users: 120 });
   const nItems = inter.items.length;
   const { cases } = buildEvalData(inter, 'rec', 'test');
-  const dense = new FixedScorer(nItems);
-  let askedFor = 0;
-  const ranker: TopKRanker = {
-    name: 'ranker',
+  // Modulus 101 > 60 items: no ties; modulus 7: heavy ties, broken by lower index.
+  for (const m of [101, 7]) {
+    const dense = new FixedScorer(nItems, m);
+    let askedFor = 0;
+    const ranker: TopKRanker = {
+      name: 'ranker',
+      fit() {},
+      rankBatch(batch, k) {
+        askedFor = Math.max(askedFor, k);
+        const selector = new TopKSelector();
+        return batch.map((c) => {
+          const row = new Float32Array(nItems);
+          dense.score(c, row);
+          const items = new Int32Array(k);
+          const scores = new Float32Array(k);
+          const n = selector.select(row, k, items, scores);
+          return { items: items.slice(0, n), scores: scores.slice(0, n) };
+        });
+      },
+    };
+    const options = { nItems, ks: [1, 5, 10], batchSize: 7 };
+    const a = await evaluateSystem(dense, cases, options);
+    const b = await evaluateSystem(ranker, cases, options);
+    assert.equal(askedFor, Math.min(nItems, 10 + Math.max(...cases.map((c) => c.history.length))), 'room for the history');
+    for (let v = 0; v < 2; v++) {
+      for (const [key, values] of a.variants[v].perCase) {
+        assert.deepEqual(Array.from(values), Array.from(b.variants[v].perCase.get(key)!), `m=${m} variant ${v} ${key}`);
+      }
+    }
+    // History items score highest: kept, they push the target down by the history length;
+    // excluded, the ranking is the plain one. So exclusion must change the numbers.
+    const [keep, exclude] = a.variants;
+    assert.equal(keep.excludeHistory, false);
+    assert.ok(exclude.means['recall@10'] > keep.means['recall@10']);
+    for (let c = 0; c < cases.length; c++) {
+      assert.equal(keep.ranks.ranks[c], exclude.ranks.ranks[c] + cases[c].history.length, 'dense ranks are exact');
+    }
+  }
+});
+
+test('a dense scorer returning NaN is named in the error', async () => {
+  const inter = plantedChain({ users: 10 });
+  const { cases } = buildEvalData(inter, 'rec', 'test');
+  const nan: DenseScorer = {
+    name: 'nan',
     fit() {},
-    rankBatch(batch, k) {
-      askedFor = Math.max(askedFor, k);
-      const selector = new TopKSelector();
-      return batch.map((c) => {
-        const row = new Float32Array(nItems);
-        dense.score(c, row);
-        const items = new Int32Array(k);
-        const scores = new Float32Array(k);
-        const n = selector.select(row, k, items, scores);
-        return { items: items.slice(0, n), scores: scores.slice(0, n) };
-      });
+    scoreBatch(batch, out) {
+      out[batch.length * 60 - 3] = Number.NaN;
     },
   };
-  const options = { nItems, ks: [1, 5, 10], batchSize: 7 };
-  const a = await evaluateSystem(dense, cases, options);
-  const b = await evaluateSystem(ranker, cases, options);
-  assert.equal(askedFor, Math.min(nItems, 10 + Math.max(...cases.map((c) => c.history.length))), 'room for the history');
-  assert.deepEqual(a.variants.map((v) => v.means), b.variants.map((v) => v.means));
-  // History items score highest: kept, they push the target down by the history length;
-  // excluded, the ranking is the plain one. So exclusion must change the numbers.
-  const [keep, exclude] = a.variants;
-  assert.equal(keep.excludeHistory, false);
-  assert.ok(exclude.means['recall@10'] > keep.means['recall@10']);
-  for (let c = 0; c < cases.length; c++) {
-    const r = exclude.ranks.ranks[c];
-    if (r > 0 && keep.ranks.ranks[c] > 0) assert.equal(keep.ranks.ranks[c], r + cases[c].history.length);
-  }
+  await assert.rejects(evaluateSystem(nan, cases, { nItems: 60, ks: [5] }), /"nan" scored item index 57 as NaN/);
 });
 
 test('a ranker returning a repeated or unknown item is rejected', async () => {

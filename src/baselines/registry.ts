@@ -21,7 +21,7 @@ const ITEMCF_GRID = {
   recency: [0.3, 0.5, 0.7, 0.85, 1],
   distanceDecay: [0.5, 0.65, 0.8, 0.9, 1],
   backward: [0, 0.25, 0.5, 0.75, 1],
-  alpha: [0.3, 0.5, 0.7],
+  alpha: [0.3, 0.5, 0.7, 0.85, 1],
   iuf: [0, 1],
 };
 const BM25_GRID = { k1: [0.6, 1.2, 2], b: [0.3, 0.75, 1], titleWeight: [0.5, 1, 2], categoryWeight: [1, 2, 4] };

@@ -1,7 +1,6 @@
 import { badInput, GensearchError } from '../errors.js';
 import { progress } from '../progress.js';
 import { type CaseRanks, DEFAULT_KS, meanMetrics, type PerCaseMetrics, perCaseMetrics } from './metrics.js';
-import { TopKSelector } from './topk.js';
 import { type EvalCase, isDenseScorer, type RankedList, type RankingSystem } from './types.js';
 
 /** Which history variants to compute: the harness ranks once and derives both. */
@@ -42,10 +41,12 @@ export interface SystemEvaluation {
 }
 
 /**
- * Ranks every case with `system` (already fitted) and scores the lists. Dense scorers fill a
- * batch x nItems matrix and the harness selects the top (max K + history length) items per row
- * with a heap (no full sort); rankers return such lists themselves. Both history variants come
- * from the same list: the exclude variant skips the case's history items and re-numbers ranks.
+ * Ranks every case with `system` (already fitted) and scores the result. Dense scorers fill a
+ * batch x nItems matrix; the harness needs no list from it, only each target's exact rank:
+ * 1 + the items that beat it (higher score, or equal score at a lower index, the order
+ * `TopKSelector` uses), one O(nItems) pass per target, cheaper than any top-K selection.
+ * Rankers return lists of max K + history length items. Both history variants come from the
+ * same scores or list: excluding the history removes the history items that beat the target.
  */
 export async function evaluateSystem(
   system: RankingSystem,
@@ -60,34 +61,31 @@ export async function evaluateSystem(
   const dense = isDenseScorer(system);
   const batchSize = options.batchSize ?? system.batchSize ?? (dense ? 256 : 64);
   const collector = new RankCollector(cases, nItems, maxK, variants);
-  const selector = new TopKSelector(maxK);
   const scores = dense ? new Float32Array(Math.min(batchSize, cases.length) * nItems) : new Float32Array(0);
-  const listItems = new Int32Array(nItems);
-  const listScores = new Float32Array(nItems);
   const bar = progress(options.label ?? `eval ${system.name}`, cases.length, 'cases');
   const start = performance.now();
   for (let from = 0; from < cases.length; from += batchSize) {
     const batch = cases.slice(from, from + batchSize);
-    let longest = 0;
-    if (needsExclude) for (const c of batch) longest = Math.max(longest, c.history.length);
-    const need = Math.min(nItems, maxK + longest);
     if (dense) {
       const out = scores.subarray(0, batch.length * nItems);
       out.fill(0);
       await system.scoreBatch(batch, out);
       for (let b = 0; b < batch.length; b++) {
-        const n = selector.select(out.subarray(b * nItems, (b + 1) * nItems), need, listItems, listScores);
-        collector.add(from + b, listItems.subarray(0, n));
+        const row = out.subarray(b * nItems, (b + 1) * nItems);
+        if (!rowIsNumbers(row)) throw nanRow(system.name, batch[b], row);
+        collector.addScores(from + b, row);
       }
     } else {
-      const lists = await system.rankBatch(batch, need);
+      let longest = 0;
+      if (needsExclude) for (const c of batch) longest = Math.max(longest, c.history.length);
+      const lists = await system.rankBatch(batch, Math.min(nItems, maxK + longest));
       if (!Array.isArray(lists) || lists.length !== batch.length) {
         throw new GensearchError(
           'INTERNAL',
           `system "${system.name}" returned ${Array.isArray(lists) ? lists.length : typeof lists} lists for ${batch.length} cases; rankBatch must return one list per case`,
         );
       }
-      for (let b = 0; b < batch.length; b++) collector.add(from + b, checkList(system.name, lists[b], nItems));
+      for (let b = 0; b < batch.length; b++) collector.addList(from + b, checkList(system.name, lists[b], nItems));
     }
     bar.tick(batch.length);
   }
@@ -121,7 +119,25 @@ function checkList(name: string, list: RankedList, nItems: number): Int32Array {
   return items;
 }
 
-/** Turns ranked lists into target ranks for each variant, cut at max K. */
+/** False when a row holds NaN (one multiply-add per entry; infinities are re-checked). */
+function rowIsNumbers(row: Float32Array): boolean {
+  let poison = 0;
+  for (let j = 0; j < row.length; j++) poison += row[j] * 0; // 0 unless NaN or infinite
+  if (!Number.isNaN(poison)) return true;
+  return !row.some((v) => Number.isNaN(v));
+}
+
+function nanRow(name: string, c: EvalCase, row: Float32Array): GensearchError {
+  return new GensearchError(
+    'INTERNAL',
+    `system "${name}" scored item index ${row.findIndex((v) => Number.isNaN(v))} as NaN for user ${c.user}; scores must be numbers (-Infinity for "never")`,
+  );
+}
+
+/**
+ * Target ranks per variant. From lists: positions, cut at max K (0 = not in the list). From
+ * dense scores: exact ranks over all items (0 = the target scored -Infinity).
+ */
 class RankCollector {
   readonly ranks: CaseRanks[];
   private readonly historyStamp: Int32Array;
@@ -147,7 +163,43 @@ class RankCollector {
     this.targetStamp = new Int32Array(nItems);
   }
 
-  add(c: number, list: Int32Array): void {
+  addScores(c: number, row: Float32Array): void {
+    const { history, targets } = this.cases[c];
+    const stamp = c + 1;
+    for (const item of history) this.historyStamp[item] = stamp;
+    for (let t = 0; t < targets.length; t++) {
+      const target = targets[t];
+      const st = row[target];
+      if (!(st > Number.NEGATIVE_INFINITY)) continue; // not a candidate: rank 0 everywhere
+      // Lower indices win ties, so they beat the target at an equal score; higher ones must beat it.
+      let better = 0;
+      for (let j = 0; j < target; j++) if (row[j] >= st) better++;
+      for (let j = target + 1; j < row.length; j++) if (row[j] > st) better++;
+      for (let v = 0; v < this.variants.length; v++) {
+        const { offsets, ranks } = this.ranks[v];
+        let rank = better + 1;
+        if (this.variants[v]) {
+          if (this.historyStamp[target] === stamp) rank = 0; // excluded items cannot be found
+          else rank -= this.historyBeating(history, stamp, row, target, st);
+        }
+        ranks[offsets[c] + t] = rank;
+      }
+    }
+  }
+
+  /** Distinct history items that outrank the target. */
+  private historyBeating(history: Int32Array, stamp: number, row: Float32Array, target: number, st: number): number {
+    let n = 0;
+    for (const h of history) {
+      if (this.historyStamp[h] !== stamp) continue; // counted already (repeated item)
+      this.historyStamp[h] = -stamp;
+      if (row[h] > st || (row[h] === st && h < target)) n++;
+    }
+    for (const h of history) this.historyStamp[h] = stamp;
+    return n;
+  }
+
+  addList(c: number, list: Int32Array): void {
     const { history, targets } = this.cases[c];
     const stamp = c + 1;
     for (const item of history) this.historyStamp[item] = stamp;
