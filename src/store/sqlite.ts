@@ -6,6 +6,8 @@ import type {
   EventRecord,
   EventType,
   ItemRecord,
+  SidKind,
+  SidRow,
   Store,
   StoreWriter,
   UserRecord,
@@ -45,6 +47,15 @@ CREATE TABLE IF NOT EXISTS events (
   UNIQUE (dataset, key)
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (dataset, user_id, ts);
+CREATE TABLE IF NOT EXISTS sids (
+  dataset TEXT NOT NULL REFERENCES datasets(name) ON DELETE CASCADE,
+  version TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('item', 'query')),
+  key TEXT NOT NULL,
+  codes TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  UNIQUE (dataset, version, kind, key)
+);
 `;
 
 interface ItemRow {
@@ -142,6 +153,22 @@ export class SqliteStore implements Store {
         }
         return added;
       },
+      putSids(dataset, version, rows) {
+        // Codes as space-separated integers: readable in the sqlite shell, parsed in one split.
+        const stmt = db.prepare(
+          `INSERT INTO sids (dataset, version, kind, key, codes, rank) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(dataset, version, kind, key) DO UPDATE SET codes = excluded.codes, rank = excluded.rank`,
+        );
+        let n = 0;
+        for (const r of rows) {
+          stmt.run(dataset, version, r.kind, r.key, r.codes.join(' '), r.rank);
+          n++;
+        }
+        return n;
+      },
+      dropSids(dataset, version) {
+        db.prepare('DELETE FROM sids WHERE dataset = ? AND version = ?').run(dataset, version);
+      },
       dropDataset(name) {
         db.prepare('DELETE FROM datasets WHERE name = ?').run(name);
       },
@@ -228,6 +255,19 @@ export class SqliteStore implements Store {
       )
       .all(dataset, userId, limit) as EventRow[];
     return rows.map(eventFromRow);
+  }
+
+  sidVersions(dataset: string): string[] {
+    return this.db.prepare('SELECT DISTINCT version FROM sids WHERE dataset = ? ORDER BY version').pluck().all(dataset) as string[];
+  }
+
+  sids(dataset: string, version: string, kind?: SidKind): SidRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT kind, key, codes, rank FROM sids WHERE dataset = ? AND version = ?${kind ? ' AND kind = ?' : ''} ORDER BY rowid`,
+      )
+      .all(...(kind ? [dataset, version, kind] : [dataset, version])) as { kind: SidKind; key: string; codes: string; rank: number }[];
+    return rows.map((r) => ({ kind: r.kind, key: r.key, codes: r.codes.split(' ').map(Number), rank: r.rank }));
   }
 
   close(): void {

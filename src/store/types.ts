@@ -43,6 +43,20 @@ export interface DatasetInfo {
   events: number;
 }
 
+export const SID_KINDS = ['item', 'query'] as const;
+export type SidKind = (typeof SID_KINDS)[number];
+
+/** One row of a semantic-ID table: the SID of an item (or a query) under one named build. */
+export interface SidRow {
+  kind: SidKind;
+  /** The item id, or the query text. */
+  key: string;
+  /** Per-position codes (RQ levels, then OPQ sub-codes), before token offsets. */
+  codes: number[];
+  /** Rank among rows of the same kind sharing these codes (0 = first in catalog order). */
+  rank: number;
+}
+
 /** Counts of what an import added or changed. */
 export interface ImportCounts {
   items: number;
@@ -70,6 +84,10 @@ export interface Store {
   events(dataset: string, filter?: { types?: readonly EventType[]; userId?: string }): EventRecord[];
   /** The user's most recent events, newest first. */
   recentEvents(dataset: string, userId: string, limit: number): EventRecord[];
+  /** Names of the SID builds stored for a dataset. */
+  sidVersions(dataset: string): string[];
+  /** SID rows of one build, in insertion order (items in catalog order). */
+  sids(dataset: string, version: string, kind?: SidKind): SidRow[];
   close(): void;
 }
 
@@ -81,6 +99,10 @@ export interface StoreWriter {
   putUsers(dataset: string, users: Iterable<UserRecord>): number;
   /** Inserts events whose key is new; returns how many were new. */
   putEvents(dataset: string, events: Iterable<EventRecord>): number;
+  /** Inserts or replaces SID rows by (kind, key) under a build name. */
+  putSids(dataset: string, version: string, rows: Iterable<SidRow>): number;
+  /** Deletes one SID build (before a rebuild under the same name). */
+  dropSids(dataset: string, version: string): void;
   /** Deletes the dataset and everything in it. */
   dropDataset(name: string): void;
 }

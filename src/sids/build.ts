@@ -1,0 +1,193 @@
+import { badInput } from '../errors.js';
+import type { ItemRecord } from '../store/types.js';
+import { Rng } from '../tensor/rng.js';
+import type { Tf } from '../tensor/runtime.js';
+import { type CodebookReport, codebookReport } from './codebook-metrics.js';
+import { DEFAULT_FUSION, type FusionWeights } from './keywords/fusion.js';
+import { KEYWORD_DEFAULTS, type KeywordPoolConfig, KeywordPool, keywordFields } from './keywords/pool.js';
+import { collisionRanks, joinCodes, type SidLayout, lexOrder, sidWidth } from './layout.js';
+import { checkVectors, type Matrix } from './matrix.js';
+import { enhance, type SidModel } from './model.js';
+import { checkOpqConfig, trainOpq } from './opq.js';
+import { checkRqConfig, type LevelStats, type Tick, trainRq } from './rq.js';
+
+export interface SidConfig {
+  /** RQ codebook sizes, coarse to fine. */
+  levels: number[];
+  /** 1-based RQ levels trained with balanced k-means (the paper balances level 3 only). */
+  balancedLevels: number[];
+  /** OPQ on the last residual, or null for RQ-only IDs. */
+  opq: { k: number; subspaces: number } | null;
+  /** Most Lloyd iterations per RQ level. */
+  iterations: number;
+  /** OPQ alternations (codebooks <-> rotation). */
+  opqIterations: number;
+  seed: number;
+  /** Keyword enhancement, or null to quantize the raw embeddings. */
+  keywords: { pool: KeywordPoolConfig; weights: FusionWeights } | null;
+}
+
+const pow2Below = (x: number) => 2 ** Math.floor(Math.log2(Math.max(2, x)));
+
+/**
+ * Defaults sized for the catalog. The paper's 4096-1024-512 + 2x256 serves tens of millions of
+ * items; at catalog size n, each RQ level gets k = 2^floor(log2(sqrt(n))) codes (at most 256,
+ * so level 1 keeps ~sqrt(n) items per code: 12,101 Beauty items -> 64-64-64), and the OPQ
+ * sub-codebooks get 256 codes when there are >= 32 items per code to fit them (smaller
+ * catalogs get the largest power of two that keeps 32 per code). Level 3 is balanced.
+ */
+export function defaultSidConfig(items: number): SidConfig {
+  const k = Math.min(256, pow2Below(Math.sqrt(items)));
+  return {
+    levels: [k, k, k],
+    balancedLevels: [3],
+    opq: { k: Math.min(256, pow2Below(items / 32)), subspaces: 2 },
+    iterations: 25,
+    opqIterations: 8,
+    seed: 42,
+    keywords: { pool: { ...KEYWORD_DEFAULTS }, weights: { ...DEFAULT_FUSION } },
+  };
+}
+
+/** Progress steps of a build: keywords, each RQ iteration, each OPQ alternation (+ final fit). */
+export function buildSteps(config: SidConfig): number {
+  return 1 + config.levels.length * config.iterations + (config.opq ? config.opqIterations + 1 : 0);
+}
+
+export interface SidBuildInputs {
+  /** The catalog, in the row order of `embeddings`. */
+  items: readonly ItemRecord[];
+  /** One L2-normalised embedding per item from the aligned encoder. */
+  embeddings: Matrix;
+  /** Encodes keyword phrases with the same encoder (needed when keywords are on). */
+  encode?: (texts: string[]) => Float32Array;
+  encoderVersion?: string;
+  /** Co-purchased item pairs (row indices, flat [a0, b0, a1, b1, ...]) for the report. */
+  pairs?: Int32Array;
+}
+
+export interface KeywordStats {
+  pool: number;
+  byType: Record<string, number>;
+  /** Share of items with at least one keyword. */
+  coverage: number;
+  meanPerItem: number;
+}
+
+export interface SidBuildResult {
+  config: SidConfig;
+  model: SidModel;
+  /** n x width per-position codes (RQ levels, then OPQ sub-codes). */
+  codes: Int32Array;
+  /** Rank of each item among items with the same SID (collision resolution). */
+  ranks: Int32Array;
+  report: CodebookReport;
+  stats: {
+    keywords: KeywordStats | null;
+    rq: LevelStats[];
+    opqDistortion: number[];
+    /** Floating-point operations in distance and rotation products. */
+    flops: number;
+    seconds: { keywords: number; rq: number; opq: number; total: number };
+  };
+}
+
+export function checkSidConfig(config: SidConfig, dim: number): void {
+  checkRqConfig(config);
+  if (config.opq) checkOpqConfig(config.opq, dim);
+  if (!Number.isInteger(config.iterations) || config.iterations < 1) {
+    throw badInput(`RQ iterations must be a positive integer; got ${config.iterations}`);
+  }
+  if (config.keywords) {
+    const w = config.keywords.weights;
+    if (!(w.embedding >= 0 && w.keywords >= 0 && w.embedding + w.keywords > 0)) {
+      throw badInput(`fusion weights must be >= 0 and not both 0; got embedding ${w.embedding}, keywords ${w.keywords}`);
+    }
+  }
+}
+
+/**
+ * KHQE on a catalog: keyword enhancement -> RQ-KMeans -> OPQ on the last residual -> SIDs with
+ * deterministic collision ranks and the codebook report. Deterministic under `config.seed`.
+ */
+export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tick?: Tick): SidBuildResult {
+  const { items, embeddings } = inputs;
+  const t0 = performance.now();
+  if (embeddings.rows !== items.length) {
+    throw badInput(`got ${embeddings.rows} embeddings for ${items.length} items; embed the catalog again (gensearch embed)`);
+  }
+  checkVectors(embeddings, 'item embeddings', (r) => `item "${items[r].id}" (row ${r})`);
+  checkSidConfig(config, embeddings.cols);
+  const rng = new Rng(config.seed);
+  const layout: SidLayout = { levels: [...config.levels], opq: config.opq && { ...config.opq } };
+  const model: SidModel = {
+    layout,
+    dim: embeddings.cols,
+    rq: [],
+    opq: null,
+    keywords: null,
+    encoderVersion: inputs.encoderVersion ?? '',
+  };
+  let keywordStats: KeywordStats | null = null;
+  let vectors = embeddings;
+  if (config.keywords) {
+    if (!inputs.encode) throw badInput('keyword enhancement needs the text encoder to embed keywords; pass `encode` or turn keywords off');
+    const pool = KeywordPool.build(items, config.keywords.pool);
+    const phrases = pool.keywords.map((k) => k.phrase);
+    const vecs = phrases.length ? inputs.encode(phrases) : new Float32Array(0);
+    model.keywords = {
+      pool: [...pool.keywords],
+      vectors: { data: vecs, rows: phrases.length, cols: embeddings.cols },
+      weights: { ...config.keywords.weights },
+    };
+    const fields = items.map(keywordFields);
+    const counts = fields.map((f) => new Set(f.flatMap((t) => pool.match(t))).size);
+    keywordStats = {
+      pool: phrases.length,
+      byType: pool.countByType(),
+      coverage: counts.filter((c) => c > 0).length / Math.max(1, items.length),
+      meanPerItem: counts.reduce((a, b) => a + b, 0) / Math.max(1, items.length),
+    };
+    vectors = enhance(model, embeddings, fields);
+  }
+  tick?.(1, 'keywords');
+  const t1 = performance.now();
+  const rq = trainRq(
+    tf,
+    vectors,
+    { levels: config.levels, balancedLevels: config.balancedLevels, iterations: config.iterations, seed: rng.seed() },
+    tick,
+  );
+  model.rq = rq.codebooks;
+  const t2 = performance.now();
+  const opqSeed = rng.seed();
+  const opq = config.opq
+    ? trainOpq(tf, rq.residual, { k: config.opq.k, subspaces: config.opq.subspaces, iterations: config.opqIterations, seed: opqSeed }, tick)
+    : null;
+  model.opq = opq?.model ?? null;
+  const t3 = performance.now();
+  const width = sidWidth(layout);
+  const codes = joinCodes(rq.codes, config.levels.length, opq?.codes ?? null, config.opq?.subspaces ?? 0);
+  const ranks = collisionRanks(codes, width, lexOrder(codes, width));
+  const report = codebookReport(codes, layout, {
+    categories: items.map((it) => it.categories[0] ?? null),
+    pairs: inputs.pairs,
+    seed: config.seed,
+  });
+  const flops = rq.stats.reduce((s, l) => s + l.flops, 0) + (opq?.flops ?? 0);
+  const sec = (a: number, b: number) => (b - a) / 1000;
+  return {
+    config,
+    model,
+    codes,
+    ranks,
+    report,
+    stats: {
+      keywords: keywordStats,
+      rq: rq.stats,
+      opqDistortion: opq?.distortion ?? [],
+      flops,
+      seconds: { keywords: sec(t0, t1), rq: sec(t1, t2), opq: sec(t2, t3), total: sec(t0, performance.now()) },
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import { Rng } from '../tensor/rng.js';
+import { type SidLayout, lexOrder, prefixCounts, sidWidth } from './layout.js';
+
+export interface CodebookReport {
+  items: number;
+  layout: SidLayout;
+  /** Used level-1 codes / k1. */
+  curL1: number;
+  /** Used (level-1, level-2) pairs / (k1 k2). */
+  curL1xL2: number;
+  /** Distinct RQ codes (all RQ levels) / (k1 k2 ... kL): the paper's CUR_total. */
+  curTotal: number;
+  /** Items whose RQ code alone is theirs alone / items. */
+  icrRq: number;
+  /** Items whose full SID (RQ + OPQ) is theirs alone / items: the paper's ICR. */
+  icr: number;
+  /** Full SIDs shared by several items: how many, how many items, the largest group. */
+  collisions: { sids: number; items: number; largest: number };
+  /** Distinct full SIDs and items per SID. */
+  sids: number;
+  itemsPerSid: { mean: number; max: number };
+  /** Per prefix length 1..width: share of items in their prefix's majority category. */
+  purity: { prefix: number; top: number; leaf: number }[];
+  /** Per prefix length 1..width: share of co-purchased pairs / random pairs sharing that prefix. */
+  coPurchase: { pairs: number; shared: number[]; random: number[] } | null;
+}
+
+export interface ReportInputs {
+  /** Category path of every row (coarse to fine), or null when unknown. */
+  categories?: (string[] | null)[];
+  /** Co-purchased pairs as a flat [a0, b0, a1, b1, ...] list of row indices. */
+  pairs?: Int32Array;
+  /** Seed of the random-pair baseline. */
+  seed?: number;
+}
+
+/**
+ * The codebook metrics of OneSearch (CUR, ICR) plus checks that the codes mean something:
+ * category purity of every prefix and how often co-purchased items share a prefix compared
+ * with random pairs. `codes` is n x width per-position codes.
+ */
+export function codebookReport(codes: Int32Array, layout: SidLayout, inputs: ReportInputs = {}): CodebookReport {
+  const width = sidWidth(layout);
+  const n = codes.length / width;
+  const L = layout.levels.length;
+  const order = lexOrder(codes, width);
+  const at = (len: number) => prefixCounts(codes, width, order, len);
+  const product = (len: number) => layout.levels.slice(0, len).reduce((a, b) => a * b, 1);
+  const full = at(width);
+  const rq = at(L);
+  const purity = [];
+  if (inputs.categories) {
+    const top = inputs.categories.map((p) => (p ? p.slice(0, 2).join(' > ') : null));
+    const leaf = inputs.categories.map((p) => (p ? p.join(' > ') : null));
+    for (let len = 1; len <= width; len++) {
+      purity.push({ prefix: len, top: prefixPurity(codes, width, order, len, top), leaf: prefixPurity(codes, width, order, len, leaf) });
+    }
+  }
+  return {
+    items: n,
+    layout,
+    curL1: at(1).distinct / layout.levels[0],
+    curL1xL2: L >= 2 ? at(2).distinct / product(2) : Number.NaN,
+    curTotal: rq.distinct / product(L),
+    icrRq: rq.unique / n,
+    icr: full.unique / n,
+    collisions: { sids: full.distinct - full.unique, items: n - full.unique, largest: full.largest },
+    sids: full.distinct,
+    itemsPerSid: { mean: n / full.distinct, max: full.largest },
+    purity,
+    coPurchase: inputs.pairs ? pairSharing(codes, width, inputs.pairs, new Rng(inputs.seed ?? 0)) : null,
+  };
+}
+
+/** Share of labelled rows whose label is the most common one under their prefix. */
+function prefixPurity(codes: Int32Array, width: number, order: Int32Array, len: number, label: (string | null)[]): number {
+  let agree = 0;
+  let labelled = 0;
+  let counts = new Map<string, number>();
+  const flush = () => {
+    let best = 0;
+    for (const v of counts.values()) best = Math.max(best, v);
+    agree += best;
+    counts = new Map();
+  };
+  for (let i = 0; i < order.length; i++) {
+    if (i > 0) {
+      let same = true;
+      for (let p = 0; p < len && same; p++) same = codes[order[i - 1] * width + p] === codes[order[i] * width + p];
+      if (!same) flush();
+    }
+    const l = label[order[i]];
+    if (l === null) continue;
+    labelled++;
+    counts.set(l, (counts.get(l) ?? 0) + 1);
+  }
+  flush();
+  return labelled ? agree / labelled : Number.NaN;
+}
+
+/** Length of the common prefix of rows a and b. */
+function commonPrefix(codes: Int32Array, width: number, a: number, b: number): number {
+  let p = 0;
+  while (p < width && codes[a * width + p] === codes[b * width + p]) p++;
+  return p;
+}
+
+function pairSharing(codes: Int32Array, width: number, pairs: Int32Array, rng: Rng) {
+  const m = pairs.length / 2;
+  const n = codes.length / width;
+  const shared = new Array<number>(width).fill(0);
+  const random = new Array<number>(width).fill(0);
+  for (let i = 0; i < m; i++) {
+    const c = commonPrefix(codes, width, pairs[2 * i], pairs[2 * i + 1]);
+    for (let p = 0; p < c; p++) shared[p]++;
+    // The baseline: the same number of pairs of distinct items drawn uniformly from the catalog.
+    const a = rng.int(n);
+    const b = (a + 1 + rng.int(n - 1)) % n;
+    const r = commonPrefix(codes, width, a, b);
+    for (let p = 0; p < r; p++) random[p]++;
+  }
+  return { pairs: m, shared: shared.map((s) => s / Math.max(1, m)), random: random.map((s) => s / Math.max(1, m)) };
+}

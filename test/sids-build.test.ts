@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GensearchError } from '../src/errors.js';
+import { buildSids, defaultSidConfig, type SidConfig } from '../src/sids/build.js';
+import { keywordFields } from '../src/sids/keywords/pool.js';
+import { assignSids } from '../src/sids/model.js';
+import { gaussian, gaussianBlobs } from '../src/sids/synthetic.js';
+import type { ItemRecord } from '../src/store/types.js';
+import { Rng } from '../src/tensor/rng.js';
+import { initTensorRuntime } from '../src/tensor/runtime.js';
+
+const CATS = [
+  ['Beauty', 'Makeup', 'Nails', 'Nail Polish'],
+  ['Beauty', 'Hair Care', 'Shampoos'],
+  ['Beauty', 'Skin Care', 'Face', 'Cleansers'],
+  ['Beauty', 'Fragrance', 'Women'],
+];
+const COLOURS = ['red', 'pink', 'nude', 'coral', 'black'];
+
+/** A small catalog whose embeddings cluster by category, with keyword-bearing titles. */
+function catalog(n: number, dim: number) {
+  const blobs = gaussianBlobs(
+    CATS.map(() => n / CATS.length),
+    dim,
+    { seed: 2, spread: 1, noise: 0.4 },
+  );
+  const rng = new Rng(7);
+  const items: ItemRecord[] = Array.from({ length: n }, (_, i) => ({
+    id: `i${i}`,
+    title: `${['Acme', 'Brio', 'Cora'][rng.int(3)]} ${CATS[blobs.labels[i]].at(-1)} ${COLOURS[rng.int(5)]} no ${i}`,
+    brand: ['Acme', 'Brio', 'Cora'][i % 3],
+    categories: [CATS[blobs.labels[i]]],
+    price: null,
+    attributes: {},
+  }));
+  return { items, embeddings: blobs.points, labels: blobs.labels };
+}
+
+/** A deterministic stand-in text encoder for tests: a seeded unit vector per text. */
+function fakeEncode(dim: number) {
+  return (texts: string[]) => {
+    const out = new Float32Array(texts.length * dim);
+    texts.forEach((t, i) => {
+      let h = 7;
+      for (const c of t) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+      const rng = new Rng(h >>> 0);
+      let s = 0;
+      for (let j = 0; j < dim; j++) {
+        out[i * dim + j] = gaussian(rng);
+        s += out[i * dim + j] ** 2;
+      }
+      for (let j = 0; j < dim; j++) out[i * dim + j] /= Math.sqrt(s);
+    });
+    return out;
+  };
+}
+
+const small: SidConfig = {
+  ...defaultSidConfig(800),
+  levels: [4, 8, 8],
+  balancedLevels: [3],
+  opq: { k: 16, subspaces: 2 },
+  iterations: 15,
+  opqIterations: 3,
+  seed: 9,
+  keywords: { pool: { minItems: 2, maxShare: 0.7 }, weights: { embedding: 0.5, keywords: 0.5 } },
+};
+
+test('SID build: 5-token IDs, category-pure first level, deterministic under a seed', async () => {
+  const tf = await initTensorRuntime();
+  const { items, embeddings } = catalog(800, 16);
+  const inputs = { items, embeddings, encode: fakeEncode(16) };
+  const a = buildSids(tf, inputs, small);
+  const b = buildSids(tf, inputs, small);
+  assert.deepEqual(a.codes, b.codes);
+  assert.deepEqual(a.ranks, b.ranks);
+  assert.equal(a.codes.length, 800 * 5);
+  assert.ok(a.report.purity[0].top > 0.95, `level-1 purity ${a.report.purity[0].top}`);
+  assert.ok(a.report.icr > a.report.icrRq, `OPQ should raise ICR: ${a.report.icrRq} -> ${a.report.icr}`);
+  assert.equal(a.stats.keywords?.coverage, 1);
+  assert.deepEqual(a.stats.keywords?.byType, { brand: 3, category: 10, colour: 5 });
+  for (let i = 0; i < 800; i++) {
+    for (let p = 0; p < 5; p++) assert.ok(a.codes[i * 5 + p] < [4, 8, 8, 16, 16][p]);
+  }
+  const c = buildSids(tf, inputs, { ...small, seed: 10 });
+  assert.notDeepEqual(a.codes, c.codes);
+});
+
+test('incremental assignment reproduces the build codes (no balanced level) and works on new items', async () => {
+  const tf = await initTensorRuntime();
+  const { items, embeddings } = catalog(800, 16);
+  const encode = fakeEncode(16);
+  const cfg = { ...small, balancedLevels: [] };
+  const r = buildSids(tf, { items: items.slice(0, 700), embeddings: { ...embeddings, data: embeddings.data.slice(0, 700 * 16), rows: 700 }, encode }, cfg);
+  const again = assignSids(tf, r.model, { ...embeddings, data: embeddings.data.slice(0, 700 * 16), rows: 700 }, items.slice(0, 700).map(keywordFields));
+  assert.deepEqual(again, r.codes);
+  const fresh = assignSids(tf, r.model, { ...embeddings, data: embeddings.data.slice(700 * 16), rows: 100 }, items.slice(700).map(keywordFields));
+  assert.equal(fresh.length, 100 * 5);
+  assert.throws(() => assignSids(tf, r.model, { data: new Float32Array(8), rows: 1, cols: 8 }, [[]]), /dimension 8; the SID codebooks were built on dimension 16/);
+});
+
+test('SID build rejects an empty catalog, NaN vectors and codebooks larger than the catalog', async () => {
+  const tf = await initTensorRuntime();
+  const { items, embeddings } = catalog(80, 8);
+  const bad = (fn: () => unknown, pattern: RegExp) =>
+    assert.throws(fn, (e: unknown) => e instanceof GensearchError && e.code === 'BAD_INPUT' && pattern.test(e.message), `expected ${pattern}`);
+  const cfg = { ...small, keywords: null };
+  bad(() => buildSids(tf, { items: [], embeddings: { data: new Float32Array(0), rows: 0, cols: 8 } }, cfg), /no vectors to quantize/);
+  const nan = Float32Array.from(embeddings.data);
+  nan[5 * 8 + 3] = Number.NaN;
+  bad(() => buildSids(tf, { items, embeddings: { ...embeddings, data: nan } }, cfg), /item "i5" \(row 5\) has NaN at dimension 3/);
+  bad(() => buildSids(tf, { items, embeddings }, { ...cfg, levels: [4, 128, 4] }), /RQ level 2: codebook size 128 is larger than the 80 vectors/);
+  bad(() => buildSids(tf, { items, embeddings }, { ...cfg, opq: { k: 128, subspaces: 2 } }), /OPQ sub-quantizer 1: codebook size 128 is larger than the 80 vectors/);
+  bad(() => buildSids(tf, { items: items.slice(1), embeddings }, cfg), /80 embeddings for 79 items/);
+  bad(() => buildSids(tf, { items, embeddings }, { ...small }), /needs the text encoder/);
+});
+
+test('default config is sized for the catalog', () => {
+  assert.deepEqual(defaultSidConfig(12101).levels, [64, 64, 64]);
+  assert.deepEqual(defaultSidConfig(12101).opq, { k: 256, subspaces: 2 });
+  assert.deepEqual(defaultSidConfig(2000).opq, { k: 32, subspaces: 2 });
+  assert.deepEqual(defaultSidConfig(50_000_000).levels, [256, 256, 256]);
+});

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { codebookReport } from '../src/sids/codebook-metrics.js';
+import {
+  codesToTokens,
+  collisionRanks,
+  lexOrder,
+  prefixCounts,
+  type SidLayout,
+  tokenName,
+  tokenOffsets,
+  vocabularySize,
+} from '../src/sids/layout.js';
+import { SidTrie } from '../src/sids/trie.js';
+import { Rng } from '../src/tensor/rng.js';
+
+const layout: SidLayout = { levels: [4, 3, 2], opq: { k: 5, subspaces: 2 } };
+
+test('token layout: positions share one vocabulary, the second OPQ code offset by K', () => {
+  assert.deepEqual(tokenOffsets(layout), [0, 4, 7, 9, 14]);
+  assert.equal(vocabularySize(layout), 19);
+  const tokens = codesToTokens(layout, Int32Array.of(3, 2, 1, 4, 0));
+  assert.deepEqual([...tokens], [3, 6, 8, 13, 14]);
+  assert.deepEqual(
+    [...tokens].map((t) => tokenName(layout, t)),
+    ['<a_3>', '<b_2>', '<c_1>', '<d_4>', '<d_5>'],
+  );
+  assert.throws(() => tokenName(layout, 19), /outside the SID vocabulary 0..18/);
+});
+
+test('collision ranks follow catalog order within a shared SID; prefix counts give CUR and ICR', () => {
+  // Rows 0, 2, 4 share one SID; rows 1 and 3 are alone; rows 0, 2, 3, 4 share level 1.
+  const codes = Int32Array.of(1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0);
+  const width = 3;
+  const order = lexOrder(codes, width);
+  assert.deepEqual([...collisionRanks(codes, width, order)], [0, 0, 1, 0, 2]);
+  assert.deepEqual(prefixCounts(codes, width, order, 3), { distinct: 3, unique: 2, largest: 3 });
+  assert.deepEqual(prefixCounts(codes, width, order, 1), { distinct: 2, unique: 1, largest: 4 });
+  const r = codebookReport(codes, { levels: [3, 3, 2], opq: null }, {
+    categories: [['B', 'T', 'x'], ['B', 'T', 'y'], ['B', 'T', 'x'], ['B', 'T', 'y'], ['B', 'T', 'x']],
+  });
+  assert.equal(r.curL1, 2 / 3);
+  assert.equal(r.curL1xL2, 3 / 9);
+  assert.equal(r.curTotal, 3 / 18);
+  assert.equal(r.icr, 2 / 5);
+  assert.deepEqual(r.collisions, { sids: 1, items: 3, largest: 3 });
+  // Level 1: {0,2,3,4} is x,x,y,x (3) + {1} (1) -> 4/5; full SIDs: {0,2,4} all x -> 5/5.
+  assert.equal(r.purity[0].leaf, 4 / 5);
+  assert.equal(r.purity[2].leaf, 1);
+  assert.equal(r.purity[0].top, 1);
+});
+
+test('co-purchase report: pairs sharing prefixes against random pairs', () => {
+  const codes = Int32Array.of(0, 0, 0, 1, 1, 0, 1, 1);
+  const pairs = Int32Array.of(0, 1, 2, 3);
+  const r = codebookReport(codes, { levels: [2, 2], opq: null }, { pairs, seed: 3 });
+  assert.deepEqual(r.coPurchase?.shared, [1, 0]);
+  assert.equal(r.coPurchase?.pairs, 2);
+});
+
+test('trie: allowed next tokens, walks, leaves with items in rank order', () => {
+  const rng = new Rng(5);
+  const n = 400;
+  const width = 5;
+  const codes = new Int32Array(n * width);
+  const sizes = [4, 3, 2, 5, 5];
+  for (let i = 0; i < codes.length; i++) codes[i] = rng.int(sizes[i % width]);
+  const tokens = codesToTokens(layout, codes);
+  const trie = new SidTrie(tokens, width);
+  const distinct = new Set<string>();
+  for (let i = 0; i < n; i++) distinct.add(tokens.subarray(i * width, (i + 1) * width).join(','));
+  assert.equal(trie.sids, distinct.size);
+  // Every prefix of every row: next() is exactly the set of tokens that follow it somewhere.
+  for (let len = 0; len < width; len++) {
+    const follow = new Map<string, Set<number>>();
+    for (let i = 0; i < n; i++) {
+      const key = tokens.subarray(i * width, i * width + len).join(',');
+      if (!follow.has(key)) follow.set(key, new Set());
+      follow.get(key)!.add(tokens[i * width + len]);
+    }
+    for (const [key, set] of follow) {
+      const prefix = key === '' ? [] : key.split(',').map(Number);
+      assert.deepEqual([...trie.next(prefix)], [...set].sort((a, b) => a - b), `prefix [${key}]`);
+    }
+  }
+  // Leaves list their rows in catalog order (= collision rank order).
+  const ranks = collisionRanks(tokens, width, lexOrder(tokens, width));
+  for (let i = 0; i < n; i++) {
+    const rows = trie.items(tokens.subarray(i * width, (i + 1) * width));
+    assert.equal(rows[ranks[i]], i);
+    for (let j = 1; j < rows.length; j++) assert.ok(rows[j - 1] < rows[j]);
+  }
+  assert.equal(trie.walk([0, 0, 0, 0, 0]), -1, 'token 0 is not valid at position 2 (offset 4)');
+  assert.equal(trie.next([99]).length, 0);
+  assert.equal(trie.items([tokens[0]]).length, 0, 'a prefix is not a full SID');
+  assert.throws(() => new SidTrie(Int32Array.of(1, 2, 3), 2), /cannot be split into rows of width 2/);
+});
