@@ -95,7 +95,8 @@ const doc = (title: string, category = 'Misc'): ItemRecord => ({
 test('BM25 matches the formula on a hand example', () => {
   // Category "misc" is in every document; lengths (with it): 3, 5, 3; average 11/3.
   const items = [doc('red lipstick'), doc('red red nail polish'), doc('blue shampoo')];
-  const index = buildBM25(items);
+  const classic = { k1: 1.2, b: 0.75, titleWeight: 1, brandWeight: 1, categoryWeight: 1 };
+  const index = buildBM25(items, classic);
   const row = new Float32Array(3);
   scoreBM25(index, 'the red', row);
   const idf = Math.log(1 + (3 - 2 + 0.5) / (2 + 0.5));
@@ -107,6 +108,12 @@ test('BM25 matches the formula on a hand example', () => {
   const all = new Float32Array(3);
   scoreBM25(index, 'misc', all);
   assert.ok(all.every((v) => v > 0));
+  // Field weights scale term frequency and length: a title weight of 2 doubles tf of "red".
+  const weighted = new Float32Array(3);
+  scoreBM25(buildBM25(items, { ...classic, titleWeight: 2 }), 'red', weighted);
+  const avg2 = (5 + 9 + 5) / 3;
+  const bm2 = (tf: number, len: number) => (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * len) / avg2));
+  assert.ok(Math.abs(weighted[0] - bm2(2, 5)) < 1e-6, `${weighted[0]} vs ${bm2(2, 5)}`);
 });
 
 test('BM25 serves search only and says so', async () => {
