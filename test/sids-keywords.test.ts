@@ -87,7 +87,7 @@ test('fusion: e\' = L2norm(0.5 e + 0.5 mean(keyword vectors)); rows without keyw
   const out = fuseKeywords(e, [[0, 1], []], kw);
   const s = Math.hypot(0.5, 0.25, 0.25);
   const want = [0.5 / s, 0.25 / s, 0.25 / s, 0.6, 0.8, 0];
-  out.data.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-6, `${i}: ${v} vs ${want[i]}`));
+  for (const [i, v] of out.data.entries()) assert.ok(Math.abs(v - want[i]) < 1e-6, `${i}: ${v} vs ${want[i]}`);
   assert.throws(() => fuseKeywords(e, [[0]], kw), /cover 1 rows; the embeddings have 2/);
   assert.throws(() => fuseKeywords(e, [[2], []], kw), /keyword id 2 is outside the pool of 2/);
 });
