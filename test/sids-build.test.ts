@@ -4,7 +4,7 @@ import { GensearchError } from '../src/errors.js';
 import { buildSids, defaultSidConfig, type SidConfig } from '../src/sids/build.js';
 import { keywordFields } from '../src/sids/keywords/pool.js';
 import { assignSids } from '../src/sids/model.js';
-import { gaussian, gaussianBlobs } from '../src/sids/synthetic.js';
+import { gaussianBlobs, hashEmbedder } from '../src/sids/synthetic.js';
 import type { ItemRecord } from '../src/store/types.js';
 import { Rng } from '../src/tensor/rng.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
@@ -36,25 +36,6 @@ function catalog(n: number, dim: number) {
   return { items, embeddings: blobs.points, labels: blobs.labels };
 }
 
-/** A deterministic stand-in text encoder for tests: a seeded unit vector per text. */
-function fakeEncode(dim: number) {
-  return (texts: string[]) => {
-    const out = new Float32Array(texts.length * dim);
-    texts.forEach((t, i) => {
-      let h = 7;
-      for (const c of t) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
-      const rng = new Rng(h >>> 0);
-      let s = 0;
-      for (let j = 0; j < dim; j++) {
-        out[i * dim + j] = gaussian(rng);
-        s += out[i * dim + j] ** 2;
-      }
-      for (let j = 0; j < dim; j++) out[i * dim + j] /= Math.sqrt(s);
-    });
-    return out;
-  };
-}
-
 const small: SidConfig = {
   ...defaultSidConfig(800),
   levels: [4, 8, 8],
@@ -69,7 +50,7 @@ const small: SidConfig = {
 test('SID build: 5-token IDs, category-pure first level, deterministic under a seed', async () => {
   const tf = await initTensorRuntime();
   const { items, embeddings } = catalog(800, 16);
-  const inputs = { items, embeddings, encode: fakeEncode(16) };
+  const inputs = { items, embeddings, encode: hashEmbedder(16).encode };
   const a = buildSids(tf, inputs, small);
   const b = buildSids(tf, inputs, small);
   assert.deepEqual(a.codes, b.codes);
@@ -89,7 +70,7 @@ test('SID build: 5-token IDs, category-pure first level, deterministic under a s
 test('incremental assignment reproduces the build codes (no balanced level) and works on new items', async () => {
   const tf = await initTensorRuntime();
   const { items, embeddings } = catalog(800, 16);
-  const encode = fakeEncode(16);
+  const { encode } = hashEmbedder(16);
   const cfg = { ...small, balancedLevels: [] };
   const r = buildSids(tf, { items: items.slice(0, 700), embeddings: { ...embeddings, data: embeddings.data.slice(0, 700 * 16), rows: 700 }, encode }, cfg);
   const again = assignSids(tf, r.model, { ...embeddings, data: embeddings.data.slice(0, 700 * 16), rows: 700 }, items.slice(0, 700).map(keywordFields));

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { exitCodeFor, GensearchError } from '../errors.js';
 import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
+import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
 import { registerImport } from './commands/import.js';
 import { registerReport } from './commands/report.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDatasets(program);
   registerDemo(program);
+  registerEmbed(program);
   registerImport(program);
   registerEval(program);
   registerReport(program);

