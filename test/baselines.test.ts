@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BM25, buildBM25, scoreBM25 } from '../src/baselines/bm25.js';
 import { ItemCF } from '../src/baselines/itemcf.js';
+import { Swing } from '../src/baselines/swing.js';
 import { Popular } from '../src/baselines/popular.js';
 import { baseline, parseSettings } from '../src/baselines/registry.js';
 import { tuneBaseline } from '../src/baselines/tune.js';
@@ -82,6 +83,28 @@ test('ItemCF options: neighbours cap the rows, backward 0 keeps only forward pai
 function interactionsFromTrain(seqs: number[][]) {
   return buildEvalData(interactionsFrom(seqs, 10), 'rec', 'valid').train;
 }
+
+test('Swing matches its formula on a hand example and finds chain neighbours', async () => {
+  // Training sets (the last two items of each sequence are held out): u0 {0,1}, u1 {0,1,2,3}, u2 {0,1,2}.
+  const swing = new Swing({ userPower: 0, smoothing: 1 });
+  swing.fit(interactionsFromTrain([[0, 1, 8, 9], [0, 1, 2, 3, 8, 9], [0, 1, 2, 8, 9]]));
+  const sim = swing.similarity();
+  const at = (i: number, j: number) => {
+    for (let e = sim.rowStart[i]; e < sim.rowStart[i + 1]; e++) if (sim.cols[e] === j) return sim.vals[e];
+    return 0;
+  };
+  // Pairs who bought 0 and 1: {u0,u1} share 2 items, {u0,u2} 2, {u1,u2} 3: 1/3 + 1/3 + 1/4.
+  assert.ok(Math.abs(at(0, 1) - 11 / 12) < 1e-6, `${at(0, 1)}`);
+  assert.ok(Math.abs(at(0, 2) - 1 / 4) < 1e-6, 'only {u1,u2} bought 0 and 2');
+  assert.equal(at(2, 3), 0, 'one user alone makes no pair');
+  assert.equal(at(1, 0), at(0, 1), 'symmetric');
+  const inter = plantedChain({ users: 400, follow: 0.85 });
+  const { train } = buildEvalData(inter, 'rec', 'test');
+  const planted = new Swing();
+  planted.fit(train);
+  const best = argmax(await scoresOf(planted, train.nItems, evalCase([10])));
+  assert.ok(best === 9 || best === 11, `neighbour of 10 on the chain, got ${best}`);
+});
 
 const doc = (title: string, category = 'Misc'): ItemRecord => ({
   id: title,

@@ -1,9 +1,12 @@
 import { badInput } from '../errors.js';
+import { defaultHome } from '../paths.js';
 import type { DenseScorer } from '../eval/types.js';
 import { BM25, BM25_DEFAULTS } from './bm25.js';
 import { Blend } from './blend.js';
 import { ITEMCF_DEFAULTS, ItemCF } from './itemcf.js';
 import { Popular } from './popular.js';
+import { SWING_DEFAULTS, Swing } from './swing.js';
+import { SASREC_DEFAULTS, Sasrec, sasrecKnobs } from './sasrec.js';
 
 export type Params = Record<string, number>;
 
@@ -14,7 +17,12 @@ export interface BaselineSpec {
   defaults: Params;
   /** Values `tune` tries per knob (coordinate search on the validation split). */
   grid: Record<string, number[]>;
-  create(params: Params): DenseScorer;
+  create(params: Params, context?: SystemContext): DenseScorer;
+}
+
+/** Where a system may keep what it builds (trained models); default the CLI's home. */
+export interface SystemContext {
+  home: string;
 }
 
 const ITEMCF_GRID = {
@@ -45,6 +53,13 @@ export const BASELINES: readonly BaselineSpec[] = [
     create: (p) => new ItemCF(p),
   },
   {
+    name: 'swing',
+    description: 'Swing item-to-item similarity (user pairs who share few other items) with recency weighting',
+    defaults: { ...SWING_DEFAULTS },
+    grid: { recency: [0.3, 0.5, 0.7, 1], smoothing: [0.5, 1, 5, 20], userPower: [0, 0.35, 0.7] },
+    create: (p) => new Swing(p),
+  },
+  {
     name: 'bm25',
     description: 'BM25 of the query over title, brand and category path (search only)',
     defaults: { ...BM25_DEFAULTS },
@@ -61,6 +76,14 @@ export const BASELINES: readonly BaselineSpec[] = [
         { system: new BM25(pick(p, BM25_DEFAULTS)), weight: 1 },
         { system: new ItemCF(pick(p, ITEMCF_DEFAULTS)), weight: p.weight ?? PERSONAL_WEIGHT },
       ]),
+  },
+  {
+    name: 'sasrec',
+    description:
+      'causal transformer over the item sequence, full-softmax cross-entropy (rec only); uses the model `train-baseline sasrec` trained, or trains one',
+    defaults: { ...SASREC_DEFAULTS },
+    grid: {},
+    create: (p, context) => new Sasrec(sasrecKnobs(p), context?.home ?? defaultHome()),
   },
 ];
 

@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { badInput } from '../errors.js';
 import { causalBias } from '../model/attention.js';
 import { configHash, type TransformerConfig, transformerConfig } from '../model/config.js';
-import { EVAL, embed, type EmbeddingParams, type ForwardContext, dropout, initEmbedding } from '../model/layers.js';
-import { crossEntropySum } from '../model/loss.js';
+import { dropout, EVAL, type EmbeddingParams, embed, type ForwardContext, gatherRows, initEmbedding } from '../model/layers.js';
+import { softmaxCrossEntropy } from '../model/loss.js';
 import { disposeParams } from '../model/params.js';
 import { initStack, type StackParams, stack } from '../model/transformer.js';
 import { evaluateSystem } from '../eval/evaluate.js';
@@ -74,6 +74,21 @@ export const SASREC_DEFAULTS: SasrecKnobs = {
   workers: 0,
 };
 
+/** Knobs from `--set sasrec.knob=value` settings over the defaults, checked. */
+export function sasrecKnobs(settings: Record<string, number> = {}): SasrecKnobs {
+  const knobs = { ...SASREC_DEFAULTS };
+  for (const [key, value] of Object.entries(settings)) {
+    if (!(key in knobs)) throw badInput(`sasrec has no knob "${key}"; its knobs: ${Object.keys(SASREC_DEFAULTS).join(', ')}`);
+    (knobs as Record<string, number>)[key] = value;
+  }
+  for (const key of ['dModel', 'nLayers', 'nHeads', 'maxLen', 'batchSize', 'epochs', 'seed'] as const) {
+    if (!Number.isInteger(knobs[key]) || knobs[key] < 1) throw badInput(`sasrec.${key} must be a positive integer; got ${knobs[key]}`);
+  }
+  if (!Number.isInteger(knobs.workers) || knobs.workers < 0) throw badInput(`sasrec.workers must be 0 (main thread) or more; got ${knobs.workers}`);
+  if (!(knobs.lr > 0)) throw badInput(`sasrec.lr must be positive; got ${knobs.lr}`);
+  return knobs;
+}
+
 export function sasrecModelConfig(nItems: number, knobs: SasrecKnobs): SasrecModelConfig {
   return {
     nItems,
@@ -108,8 +123,7 @@ function itemTable(p: SasrecParams, cfg: SasrecModelConfig): tf.Tensor {
 
 /** Hidden states at flat positions (b * L + t) of [B, L, d] -> [N, d]. */
 function gatherPositions(h: tf.Tensor, positions: tf.Tensor): tf.Tensor {
-  const d = h.shape[2] as number;
-  return tf.gather(tf.reshape(h, [-1, d]), positions);
+  return gatherRows(tf.reshape(h, [-1, h.shape[2] as number]), positions);
 }
 
 /**
@@ -122,8 +136,7 @@ export function sasrecObjective(cfg: SasrecModelConfig): Objective<SasrecParams>
     terms: (batch) => batch.targets.data.length,
     loss: (p, batch, ctx) => {
       const h = encode(p, cfg, toTensor(batch.tokens), ctx);
-      const logits = matMulT(gatherPositions(h, toTensor(batch.positions)), itemTable(p, cfg));
-      return crossEntropySum(logits, toTensor(batch.targets));
+      return softmaxCrossEntropy(gatherPositions(h, toTensor(batch.positions)), itemTable(p, cfg), toTensor(batch.targets));
     },
     forwardFlops: (batch) => sasrecForwardFlops(cfg, batch),
   };
@@ -173,26 +186,37 @@ export function sasrecExamples(sequences: readonly Int32Array[], maxLen: number)
   };
 }
 
+/** Histories scored per forward pass; sorted by length first so short ones are not padded to 50. */
+const SCORE_CHUNK = 64;
+
 /**
  * Scores of every item for each history (its last `maxLen` items), written row by row into
  * `out` (histories.length x nItems). An empty history reads one padding token.
  */
 export function sasrecScores(p: SasrecParams, cfg: SasrecModelConfig, histories: readonly Int32Array[], out: Float32Array): void {
   const maxLen = cfg.model.maxLen;
-  const l = Math.max(1, ...histories.map((h) => Math.min(maxLen, h.length)));
-  const tokens = new Int32Array(histories.length * l);
-  const last = new Int32Array(histories.length);
-  histories.forEach((h, b) => {
-    const w = h.subarray(Math.max(0, h.length - maxLen));
-    for (let t = 0; t < w.length; t++) tokens[b * l + t] = w[t] + 1;
-    last[b] = b * l + Math.max(0, w.length - 1);
-  });
-  const scores = tf.tidy(() => {
-    const h = encode(p, cfg, tf.tensor2d(tokens, [histories.length, l], 'int32'), EVAL);
-    return matMulT(gatherPositions(h, tf.tensor1d(last, 'int32')), itemTable(p, cfg));
-  });
-  out.set(scores.dataSync() as Float32Array);
-  scores.dispose();
+  const nItems = cfg.nItems;
+  const len = (h: Int32Array) => Math.min(maxLen, h.length);
+  const order = histories.map((_, i) => i).sort((a, b) => len(histories[a]) - len(histories[b]));
+  for (let from = 0; from < order.length; from += SCORE_CHUNK) {
+    const rows = order.slice(from, from + SCORE_CHUNK);
+    const l = Math.max(1, len(histories[rows[rows.length - 1]]));
+    const tokens = new Int32Array(rows.length * l);
+    const last = new Int32Array(rows.length);
+    rows.forEach((r, b) => {
+      const h = histories[r];
+      const w = h.subarray(h.length - len(h));
+      for (let t = 0; t < w.length; t++) tokens[b * l + t] = w[t] + 1;
+      last[b] = b * l + Math.max(0, w.length - 1);
+    });
+    const scores = tf.tidy(() => {
+      const h = encode(p, cfg, tf.tensor2d(tokens, [rows.length, l], 'int32'), EVAL);
+      return matMulT(gatherPositions(h, tf.tensor1d(last, 'int32')), itemTable(p, cfg));
+    });
+    const data = scores.dataSync() as Float32Array;
+    rows.forEach((r, b) => out.set(data.subarray(b * nItems, (b + 1) * nItems), r * nItems));
+    scores.dispose();
+  }
 }
 
 /** Identity of a training view: items and every training sequence. Cached models must match it. */
