@@ -7,6 +7,7 @@ import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
 import { registerImport } from './commands/import.js';
 import { registerReport } from './commands/report.js';
+import { registerSids } from './commands/sids.js';
 import { registerTune } from './commands/tune.js';
 
 /** The CLI is a thin layer: each command parses options and calls one library function. */
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerImport(program);
   registerEval(program);
   registerReport(program);
+  registerSids(program);
   registerTune(program);
   return program;
 }

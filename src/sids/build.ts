@@ -27,6 +27,9 @@ export interface SidConfig {
   keywords: { pool: KeywordPoolConfig; weights: FusionWeights } | null;
 }
 
+/** Defaults that do not depend on the catalog size. */
+export const SID_DEFAULTS = { iterations: 25, opqIterations: 8, seed: 42, subspaces: 2 } as const;
+
 const pow2Below = (x: number) => 2 ** Math.floor(Math.log2(Math.max(2, x)));
 
 /**
@@ -41,10 +44,10 @@ export function defaultSidConfig(items: number): SidConfig {
   return {
     levels: [k, k, k],
     balancedLevels: [3],
-    opq: { k: Math.min(256, pow2Below(items / 32)), subspaces: 2 },
-    iterations: 25,
-    opqIterations: 8,
-    seed: 42,
+    opq: { k: Math.min(256, pow2Below(items / 32)), subspaces: SID_DEFAULTS.subspaces },
+    iterations: SID_DEFAULTS.iterations,
+    opqIterations: SID_DEFAULTS.opqIterations,
+    seed: SID_DEFAULTS.seed,
     keywords: { pool: { ...KEYWORD_DEFAULTS }, weights: { ...DEFAULT_FUSION } },
   };
 }
@@ -162,7 +165,7 @@ export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tic
   const t2 = performance.now();
   const opqSeed = rng.seed();
   const opq = config.opq
-    ? trainOpq(tf, rq.residual, { k: config.opq.k, subspaces: config.opq.subspaces, iterations: config.opqIterations, seed: opqSeed }, tick)
+    ? trainOpq(tf, rq.residual, { ...config.opq, iterations: config.opqIterations, seed: opqSeed }, tick)
     : null;
   model.opq = opq?.model ?? null;
   const t3 = performance.now();

@@ -121,3 +121,24 @@ function pairSharing(codes: Int32Array, width: number, pairs: Int32Array, rng: R
   }
   return { pairs: m, shared: shared.map((s) => s / Math.max(1, m)), random: random.map((s) => s / Math.max(1, m)) };
 }
+
+const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(2)}%`);
+
+/** The report as readable lines (for `gensearch sids build` and `sids report`). */
+export function formatReport(r: CodebookReport): string {
+  const lines = [
+    `items ${r.items}, distinct SIDs ${r.sids}, items per SID mean ${r.itemsPerSid.mean.toFixed(3)} max ${r.itemsPerSid.max}`,
+    `CUR_L1 ${pct(r.curL1)}  CUR_L1xL2 ${pct(r.curL1xL2)}  CUR_total ${pct(r.curTotal)}`,
+    `ICR RQ codes ${pct(r.icrRq)}  ICR full SID ${pct(r.icr)}  (${r.collisions.items} items share ${r.collisions.sids} SIDs; resolved by rank)`,
+  ];
+  if (r.purity.length) {
+    lines.push(`category purity by prefix length (top / leaf): ${r.purity.map((p) => `${p.prefix}: ${pct(p.top)} / ${pct(p.leaf)}`).join(', ')}`);
+  }
+  if (r.coPurchase) {
+    const c = r.coPurchase;
+    lines.push(
+      `co-purchase pairs (${c.pairs}) sharing prefix 1..${c.shared.length}: ${c.shared.map(pct).join(' ')}; random pairs: ${c.random.map(pct).join(' ')}`,
+    );
+  }
+  return lines.join('\n');
+}

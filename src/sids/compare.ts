@@ -1,0 +1,106 @@
+import type { Tf } from '../tensor/runtime.js';
+import type { SidConfig } from './build.js';
+import type { CodebookReport } from './codebook-metrics.js';
+import { type QueryAgreement, runSidBuild, type SidInputs, type TextEmbedder } from './pipeline.js';
+
+export interface SidVariant {
+  name: string;
+  config: SidConfig;
+}
+
+/**
+ * The ablations of OneSearch's KHQE table on one base config: RQ alone, RQ + OPQ, balancing
+ * the last RQ level only (the paper's choice), balancing every level, and the same without
+ * keyword enhancement.
+ */
+export function standardVariants(base: SidConfig): SidVariant[] {
+  const L = base.levels.length;
+  const all = base.levels.map((_, i) => i + 1);
+  const opq = base.opq ?? { k: 256, subspaces: 2 };
+  return [
+    { name: 'RQ only', config: { ...base, opq: null, balancedLevels: [] } },
+    { name: 'RQ + OPQ', config: { ...base, opq, balancedLevels: [] } },
+    { name: `RQ + OPQ, level ${L} balanced`, config: { ...base, opq, balancedLevels: [L] } },
+    { name: 'RQ + OPQ, all levels balanced', config: { ...base, opq, balancedLevels: all } },
+    { name: `RQ + OPQ, level ${L} balanced, no keywords`, config: { ...base, opq, balancedLevels: [L], keywords: null } },
+  ];
+}
+
+/** The base config with other codebook sizes: `levels` lists RQ sizes, `opq` OPQ sizes. */
+export function sizeVariants(base: SidConfig, levels: number[][], opq: number[]): SidVariant[] {
+  const out: SidVariant[] = [];
+  for (const lv of levels) {
+    for (const k of opq) {
+      const config = { ...base, levels: lv, opq: base.opq && { ...base.opq, k }, balancedLevels: base.balancedLevels.filter((l) => l <= lv.length) };
+      out.push({ name: `${lv.join('-')} + OPQ ${config.opq ? `${config.opq.subspaces}x${k}` : 'none'}`, config });
+    }
+  }
+  return out;
+}
+
+export interface VariantResult {
+  name: string;
+  config: SidConfig;
+  report: CodebookReport;
+  queryAgreement: QueryAgreement | null;
+  seconds: number;
+}
+
+/** Builds every variant on the same inputs (nothing is stored) and collects their reports. */
+export function compareSidVariants(
+  tf: Tf,
+  inputs: SidInputs,
+  variants: readonly SidVariant[],
+  encoder?: TextEmbedder,
+  onVariant?: (result: VariantResult) => void,
+): VariantResult[] {
+  return variants.map((v) => {
+    const run = runSidBuild(tf, inputs, v.config, v.config.keywords ? encoder : undefined);
+    const result: VariantResult = {
+      name: v.name,
+      config: v.config,
+      report: run.build.report,
+      queryAgreement: run.queryAgreement,
+      seconds: run.build.stats.seconds.total,
+    };
+    onVariant?.(result);
+    return result;
+  });
+}
+
+const pct = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(2)}%`);
+
+/** One Markdown table: codebook use, uniqueness, and whether the codes carry meaning. */
+export function comparisonTable(results: readonly VariantResult[]): string {
+  const head = [
+    'variant',
+    'CUR_L1',
+    'CUR_L1xL2',
+    'CUR_total',
+    'ICR (RQ codes)',
+    'ICR (full SID)',
+    'max items/SID',
+    'leaf-category purity L1 / L2 / L3',
+    'co-purchase pairs sharing L1 / L1-2 (random pairs)',
+    'item shares L1 with its query',
+    'build s',
+  ];
+  const rows = results.map((r) => {
+    const p = r.report.purity;
+    const c = r.report.coPurchase;
+    return [
+      r.name,
+      pct(r.report.curL1),
+      pct(r.report.curL1xL2),
+      pct(r.report.curTotal),
+      pct(r.report.icrRq),
+      pct(r.report.icr),
+      String(r.report.itemsPerSid.max),
+      p.length >= 3 ? `${pct(p[0].leaf)} / ${pct(p[1].leaf)} / ${pct(p[2].leaf)}` : 'n/a',
+      c ? `${pct(c.shared[0])} / ${pct(c.shared[1])} (${pct(c.random[0])} / ${pct(c.random[1])})` : 'n/a',
+      pct(r.queryAgreement?.itemQueryPrefix[0]),
+      r.seconds.toFixed(1),
+    ];
+  });
+  return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
