@@ -98,7 +98,8 @@ test('SID build rejects an empty catalog, NaN vectors and codebooks larger than 
 
 test('default config is sized for the catalog', () => {
   assert.deepEqual(defaultSidConfig(12101).levels, [64, 64, 64]);
-  assert.deepEqual(defaultSidConfig(12101).opq, { k: 256, subspaces: 2 });
+  assert.deepEqual(defaultSidConfig(12101).opq, { k: 64, subspaces: 2 });
   assert.deepEqual(defaultSidConfig(2000).opq, { k: 32, subspaces: 2 });
+  assert.deepEqual(defaultSidConfig(70_000).opq, { k: 256, subspaces: 2 });
   assert.deepEqual(defaultSidConfig(50_000_000).levels, [256, 256, 256]);
 });

@@ -34,17 +34,18 @@ const pow2Below = (x: number) => 2 ** Math.floor(Math.log2(Math.max(2, x)));
 
 /**
  * Defaults sized for the catalog. The paper's 4096-1024-512 + 2x256 serves tens of millions of
- * items; at catalog size n, each RQ level gets k = 2^floor(log2(sqrt(n))) codes (at most 256,
- * so level 1 keeps ~sqrt(n) items per code: 12,101 Beauty items -> 64-64-64), and the OPQ
- * sub-codebooks get 256 codes when there are >= 32 items per code to fit them (smaller
- * catalogs get the largest power of two that keeps 32 per code). Level 3 is balanced.
+ * items. At catalog size n every RQ level gets k = 2^floor(log2(sqrt(n))) codes, at most 256
+ * (12,101 Beauty items -> 64-64-64: ~190 items per level-1 code, ~3 per full RQ code), and the
+ * two OPQ sub-codebooks the same k (2x64 on Beauty, 2x256 from 65,536 items up). Measured on
+ * Beauty (docs/RESULTS.md), OPQ 2x64 separates more items than 2x256 at this size, and larger
+ * RQ levels raise ICR but split each query's items over more level-1 codes. Level 3 is balanced.
  */
 export function defaultSidConfig(items: number): SidConfig {
   const k = Math.min(256, pow2Below(Math.sqrt(items)));
   return {
     levels: [k, k, k],
     balancedLevels: [3],
-    opq: { k: Math.min(256, pow2Below(items / 32)), subspaces: SID_DEFAULTS.subspaces },
+    opq: { k, subspaces: SID_DEFAULTS.subspaces },
     iterations: SID_DEFAULTS.iterations,
     opqIterations: SID_DEFAULTS.opqIterations,
     seed: SID_DEFAULTS.seed,

@@ -1,5 +1,5 @@
 import type { Tf } from '../tensor/runtime.js';
-import type { SidConfig } from './build.js';
+import { SID_DEFAULTS, type SidConfig } from './build.js';
 import type { CodebookReport } from './codebook-metrics.js';
 import { type QueryAgreement, runSidBuild, type SidInputs, type TextEmbedder } from './pipeline.js';
 
@@ -16,7 +16,8 @@ export interface SidVariant {
 export function standardVariants(base: SidConfig): SidVariant[] {
   const L = base.levels.length;
   const all = base.levels.map((_, i) => i + 1);
-  const opq = base.opq ?? { k: 256, subspaces: 2 };
+  // With RQ-only IDs as the base, the OPQ rows use sub-codebooks as large as the last RQ level.
+  const opq = base.opq ?? { k: base.levels[L - 1], subspaces: SID_DEFAULTS.subspaces };
   return [
     { name: 'RQ only', config: { ...base, opq: null, balancedLevels: [] } },
     { name: 'RQ + OPQ', config: { ...base, opq, balancedLevels: [] } },

@@ -9,7 +9,7 @@ import type { Tick } from './rq.js';
 import { gaussian } from './synthetic.js';
 
 export interface OpqConfig {
-  /** Codebook size of every sub-quantizer (default 256). */
+  /** Codebook size of every sub-quantizer. */
   k: number;
   /** Sub-quantizers (default 2: the paper's <d_m><d_n>). */
   subspaces?: number;

@@ -327,3 +327,29 @@ export function assignNewItems(
   store.write((tx) => tx.putSids(options.dataset, name, rows));
   return { assigned: fresh.map((it) => it.id), collided };
 }
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** Build statistics as readable lines: keyword pool, query SIDs, time per stage. */
+export function formatBuildStats(stats: SidBuildResult['stats'], queries: QueryAgreement | null): string {
+  const lines: string[] = [];
+  const k = stats.keywords;
+  if (k) {
+    const types = Object.entries(k.byType)
+      .map(([t, c]) => `${t} ${c}`)
+      .join(', ');
+    lines.push(`keywords: ${k.pool} in the pool (${types}); ${pct(k.coverage)} of items have one, ${k.meanPerItem.toFixed(2)} per item`);
+  } else {
+    lines.push('keywords: off');
+  }
+  if (queries) {
+    lines.push(
+      `queries: ${queries.queries} with SIDs, ICR ${pct(queries.icr)}; items sharing prefix 1..n with their own HEM query: ${queries.itemQueryPrefix.map(pct).join(' ')}`,
+    );
+  }
+  const s = stats.seconds;
+  lines.push(
+    `time: keywords ${s.keywords.toFixed(1)} s, RQ ${s.rq.toFixed(1)} s, OPQ ${s.opq.toFixed(1)} s, total ${s.total.toFixed(1)} s (${(stats.flops / 1e9).toFixed(1)} GFLOP in products)`,
+  );
+  return lines.join('\n');
+}

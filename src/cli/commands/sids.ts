@@ -5,13 +5,21 @@ import { encoderDir, ITEM_EMBEDDINGS, QUERY_EMBEDDINGS } from '../../encoders/em
 import { loadTextEncoder, type TextEncoder } from '../../encoders/model.js';
 import { itemText } from '../../encoders/text.js';
 import { badInput } from '../../errors.js';
-import { defaultSidConfig, SID_DEFAULTS, type SidConfig } from '../../sids/build.js';
+import { defaultSidConfig, SID_DEFAULTS, type SidBuildResult, type SidConfig } from '../../sids/build.js';
 import { type CodebookReport, formatReport } from '../../sids/codebook-metrics.js';
 import { comparisonTable, compareSidVariants, sizeVariants, standardVariants } from '../../sids/compare.js';
 import { DEFAULT_FUSION } from '../../sids/keywords/fusion.js';
 import { KEYWORD_TYPES, type KeywordType, type Lexicon } from '../../sids/keywords/lexicon.js';
 import { KEYWORD_DEFAULTS } from '../../sids/keywords/pool.js';
-import { assignNewItems, buildDatasetSids, DEFAULT_SID_BUILD, loadSids, loadSidInputs } from '../../sids/pipeline.js';
+import {
+  assignNewItems,
+  buildDatasetSids,
+  DEFAULT_SID_BUILD,
+  formatBuildStats,
+  loadSidInputs,
+  loadSids,
+  type QueryAgreement,
+} from '../../sids/pipeline.js';
 import type { Store } from '../../store/types.js';
 import { initTensorRuntime } from '../../tensor/runtime.js';
 import { type CliContext, cliContext, type GlobalOptions } from '../context.js';
@@ -41,7 +49,7 @@ function withConfigOptions(cmd: Command): Command {
   return cmd
     .option('--dataset <name>', 'dataset in the store', 'beauty')
     .option('--levels <list>', 'RQ codebook sizes, coarse to fine (default: sized for the catalog, e.g. 64,64,64)')
-    .option('--opq <k>', 'OPQ sub-codebook size, or "none" for RQ-only IDs (default: 256 when the catalog has >= 32 items per code)')
+    .option('--opq <k>', 'OPQ sub-codebook size, or "none" for RQ-only IDs (default: the RQ level size, e.g. 64; 256 from 65,536 items)')
     .option('--opq-subspaces <m>', `OPQ sub-codes per SID (default ${SID_DEFAULTS.subspaces})`)
     .option('--balance-levels <list>', 'RQ levels (1-based) trained with balanced k-means, or "none" (default: the last level)')
     .option('--no-keywords', 'quantize the raw embeddings (no keyword enhancement)')
@@ -134,9 +142,9 @@ async function withStore<T>(ctx: CliContext, fn: (store: Store) => Promise<T> | 
   }
 }
 
-function printRun(report: CodebookReport, extra: Record<string, unknown>): void {
-  console.log(formatReport(report));
-  for (const [k, v] of Object.entries(extra)) console.log(`${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+function describeConfig(c: SidConfig): string {
+  const opq = c.opq ? `${c.opq.subspaces}x${c.opq.k}` : 'none';
+  return `levels ${c.levels.join('-')}, OPQ ${opq}, balanced levels [${c.balancedLevels.join(',')}], keywords ${c.keywords ? 'on' : 'off'}, seed ${c.seed}`;
 }
 
 export function registerSids(program: Command): void {
@@ -160,14 +168,10 @@ export function registerSids(program: Command): void {
             console.log(JSON.stringify({ report: r.build.report, stats: r.build.stats, queryAgreement: r.queryAgreement }, null, 1));
             return;
           }
-          const s = r.build.stats;
-          printRun(r.build.report, {
-            config: `levels ${config.levels.join('-')}, OPQ ${config.opq ? `${config.opq.subspaces}x${config.opq.k}` : 'none'}, balanced levels [${config.balancedLevels.join(',')}], keywords ${config.keywords ? 'on' : 'off'}, seed ${config.seed}`,
-            keywords: s.keywords,
-            queries: r.queryAgreement,
-            seconds: s.seconds,
-            saved: r.modelPath,
-          });
+          console.log(describeConfig(config));
+          console.log(formatReport(r.build.report));
+          console.log(formatBuildStats(r.build.stats, r.queryAgreement));
+          console.log(`saved codebooks and report to ${r.modelPath}; SID table "${opts.name}" in the store`);
         } finally {
           encoder?.dispose();
         }
@@ -191,17 +195,14 @@ export function registerSids(program: Command): void {
         const { report, config, stats, queryAgreement, builtAt } = info as {
           report: CodebookReport;
           config: SidConfig;
-          stats: unknown;
-          queryAgreement: unknown;
+          stats: SidBuildResult['stats'];
+          queryAgreement: QueryAgreement | null;
           builtAt: string;
         };
-        printRun(report, {
-          built: builtAt,
-          config: { levels: config.levels, opq: config.opq, balancedLevels: config.balancedLevels, seed: config.seed },
-          'SIDs in the store now': `${index.itemIds.length} items, ${index.trie.sids} distinct, ${index.queries.size} queries`,
-          stats,
-          queries: queryAgreement,
-        });
+        console.log(`build "${opts.name}" of ${builtAt}: ${describeConfig(config)}`);
+        console.log(formatReport(report));
+        console.log(formatBuildStats(stats, queryAgreement));
+        console.log(`in the store now: ${index.itemIds.length} item SIDs (${index.trie.sids} distinct), ${index.queries.size} query SIDs`);
       });
     });
 
