@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import type * as tfT from '@tensorflow/tfjs';
 import { attention, causalBias, initAttention, paddingBias } from '../src/model/attention.js';
 import { transformerConfig } from '../src/model/config.js';
-import { EVAL } from '../src/model/layers.js';
-import { crossEntropySum, logSoftmax } from '../src/model/loss.js';
+import { EVAL, gatherRows } from '../src/model/layers.js';
+import { crossEntropySum, logSoftmax, softmaxCrossEntropy } from '../src/model/loss.js';
 import { flattenParams, rebuildParams } from '../src/model/params.js';
 import { initStack, stack } from '../src/model/transformer.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -100,13 +100,40 @@ test('cross-attention: shapes, gradients to every parameter and to the unmasked 
   assert.ok(Math.abs(numeric - analytic) < 2e-2 * (1 + Math.abs(analytic)), `${name}[5]: numeric ${numeric} vs analytic ${analytic}`);
 });
 
-test('cross-entropy sum and its hand-written gradient match the plain formula', async () => {
+test('softmax cross-entropy of an output layer (in row chunks) and its gradients match autodiff of the plain formula', async () => {
   const tf = await initTensorRuntime();
-  const logits = tf.randomNormal([5, 11], 0, 3, 'float32', 9);
-  const targets = tf.tensor1d([0, 3, 10, 3, 7], 'int32');
-  const naive = (z: tfT.Tensor) => tf.neg(tf.sum(tf.mul(logSoftmax(z), tf.oneHot(targets, 11))));
-  assert.ok(Math.abs(crossEntropySum(logits, targets).dataSync()[0] - naive(logits).dataSync()[0]) < 1e-4);
-  const g1 = tf.grad((z: tfT.Tensor) => crossEntropySum(z, targets))(logits);
-  const g2 = tf.grad(naive)(logits);
-  assert.ok(maxAbsDiff(g1.dataSync(), g2.dataSync()) < 1e-5);
+  const h = tf.randomNormal([20, 4], 0, 1, 'float32', 9);
+  const w = tf.randomNormal([11, 4], 0, 1, 'float32', 10);
+  // Repeated targets: the scatter into the table must add up, not overwrite.
+  const targets = tf.tensor1d([0, 3, 10, 3, 7, 3, 1, 2, 5, 5, 9, 8, 0, 0, 4, 6, 10, 3, 3, 2], 'int32');
+  const naive = (hh: tfT.Tensor, ww: tfT.Tensor) => tf.neg(tf.sum(tf.mul(logSoftmax(tf.matMul(hh, tf.transpose(ww))), tf.oneHot(targets, 11))));
+  const scale = 0.37; // stands for the 1 / batch terms the trainer divides by
+  const plain = (hh: tfT.Tensor, ww: tfT.Tensor) => tf.mul(naive(hh, ww), scale);
+  const [gh2, gw2] = tf.grads(plain)([h, w]);
+  const expected = naive(h, w).dataSync()[0];
+  // One chunk, and chunks of 8 rows (20 = 8 + 8 + 4).
+  for (const chunk of [undefined, 8]) {
+    assert.ok(Math.abs(softmaxCrossEntropy(h, w, targets, chunk).dataSync()[0] - expected) < 1e-4, 'forward-only value');
+    const fused = (hh: tfT.Tensor, ww: tfT.Tensor) => tf.mul(softmaxCrossEntropy(hh, ww, targets, chunk), scale);
+    const { value, grads } = tf.valueAndGrads(fused)([h, w]);
+    assert.ok(Math.abs(value.dataSync()[0] - expected * scale) < 1e-4);
+    assert.ok(maxAbsDiff(grads[0].dataSync(), gh2.dataSync()) < 1e-5, `dh, chunk ${chunk}`);
+    assert.ok(maxAbsDiff(grads[1].dataSync(), gw2.dataSync()) < 1e-5, `dw, chunk ${chunk}`);
+  }
+  // The logits form gives the same loss and the same gradient with respect to the logits.
+  const logits = tf.matMul(h, tf.transpose(w));
+  assert.ok(Math.abs(crossEntropySum(logits, targets).dataSync()[0] - expected) < 1e-4);
+  const gz1 = tf.grad((z: tfT.Tensor) => tf.mul(crossEntropySum(z, targets), scale))(logits);
+  const gz2 = tf.grad((z: tfT.Tensor) => tf.mul(tf.neg(tf.sum(tf.mul(logSoftmax(z), tf.oneHot(targets, 11)))), scale))(logits);
+  assert.ok(maxAbsDiff(gz1.dataSync(), gz2.dataSync()) < 1e-5);
+});
+
+test('gatherRows: rows in any index shape, gradient sums repeated rows', async () => {
+  const tf = await initTensorRuntime();
+  const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+  const idx = tf.tensor2d([[2, 0], [2, 1]], [2, 2], 'int32');
+  assert.deepEqual(gatherRows(table, idx).arraySync(), [[[5, 6], [1, 2]], [[5, 6], [3, 4]]]);
+  const w = tf.tensor3d([[[1, 1], [2, 2]], [[3, 3], [4, 4]]]);
+  const g = tf.grad((t: tfT.Tensor) => tf.sum(tf.mul(gatherRows(t, idx), w)))(table);
+  assert.deepEqual(g.arraySync(), [[2, 2], [4, 4], [4, 4]]);
 });

@@ -214,7 +214,9 @@ export function sasrecScores(p: SasrecParams, cfg: SasrecModelConfig, histories:
       return matMulT(gatherPositions(h, tf.tensor1d(last, 'int32')), itemTable(p, cfg));
     });
     const data = scores.dataSync() as Float32Array;
-    rows.forEach((r, b) => out.set(data.subarray(b * nItems, (b + 1) * nItems), r * nItems));
+    rows.forEach((r, b) => {
+      out.set(data.subarray(b * nItems, (b + 1) * nItems), r * nItems);
+    });
     scores.dispose();
   }
 }

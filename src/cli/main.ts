@@ -8,6 +8,7 @@ import { registerEval } from './commands/eval.js';
 import { registerImport } from './commands/import.js';
 import { registerReport } from './commands/report.js';
 import { registerSids } from './commands/sids.js';
+import { registerTrainBaseline } from './commands/train-baseline.js';
 import { registerTune } from './commands/tune.js';
 
 /** The CLI is a thin layer: each command parses options and calls one library function. */
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerReport(program);
   registerSids(program);
+  registerTrainBaseline(program);
   registerTune(program);
   return program;
 }

@@ -72,7 +72,7 @@ export interface TrainOptions {
   logEverySteps?: number;
   log?: (message: string) => void;
   /** Called after every optimizer step (after any checkpoint of that step). */
-  onStep?: (state: Readonly<TrainState>, loss: number) => void | Promise<void>;
+  onStep?: (state: Readonly<TrainState>, step: StepInfo) => void | Promise<void>;
 }
 
 /** What a checkpoint's manifest carries besides the tensors. */
@@ -95,6 +95,16 @@ export interface TrainState {
   finished: boolean;
 }
 
+/** What one optimizer step did. */
+export interface StepInfo {
+  /** Mean loss per term of the batch. */
+  loss: number;
+  examples: number;
+  terms: number;
+  /** Matmul FLOPs of forward + backward (3x the objective's forward count; 0 if it has none). */
+  flops: number;
+}
+
 export interface TrainResult {
   /** The best epoch's parameters when validating with a monitor, else the last. */
   params: Params;
@@ -105,6 +115,8 @@ export interface TrainResult {
   steps: number;
   examples: number;
   terms: number;
+  /** Matmul FLOPs this process ran (forward + backward), when the objective counts them. */
+  flops: number;
   seconds: number;
   stoppedEarly: boolean;
 }
@@ -182,6 +194,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let ranSteps = 0;
   let ranExamples = 0;
   let ranTerms = 0;
+  let ranFlops = 0;
   let stoppedEarly = false;
 
   const checkpoint = (alsoBest: boolean) => {
@@ -210,7 +223,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const ids = batches[state.batchInEpoch];
         const lr = learningRate(config, state.step, totalSteps);
         const seed = rng.seed();
-        const { lossSum, terms, gradNorm } = await step(ids, seed, lr);
+        const { lossSum, terms, gradNorm, flops } = await step(ids, seed, lr);
         state.step++;
         state.batchInEpoch++;
         state.epochLossSum += lossSum;
@@ -218,6 +231,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         ranSteps++;
         ranExamples += ids.length;
         ranTerms += terms;
+        ranFlops += flops;
         epochExamples += ids.length;
         const rate = epochExamples / ((performance.now() - epochStart) / 1000);
         bar.tick(ids.length, `loss ${(state.epochLossSum / state.epochTerms).toFixed(4)} | ${rate.toFixed(0)} ex/s`);
@@ -227,7 +241,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const every = options.checkpointEverySteps ?? 0;
         const atLimit = options.maxSteps !== undefined && ranSteps >= options.maxSteps;
         if ((every > 0 && state.step % every === 0) || atLimit) checkpoint(false);
-        await options.onStep?.(state, lossSum / terms);
+        await options.onStep?.(state, { loss: lossSum / terms, examples: ids.length, terms, flops });
         if (atLimit) {
           bar.stop();
           return finish();
@@ -280,23 +294,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await workers?.close();
   }
 
-  async function step(ids: Int32Array, seed: number, lr: number): Promise<{ lossSum: number; terms: number; gradNorm: number }> {
+  async function step(ids: Int32Array, seed: number, lr: number): Promise<{ lossSum: number; terms: number; gradNorm: number; flops: number }> {
     let result: { lossSum: number; grads: tf.Tensor[] };
-    let terms: number;
+    const shards = workers ? shardBatch(ids, workers.size).map((s) => data.collate(s)) : [data.collate(ids)];
+    const terms = shards.reduce((n, b) => n + objective.terms(b), 0);
+    const flops = shards.reduce((n, b) => n + 3 * (objective.forwardFlops?.(b) ?? 0), 0);
     if (workers) {
-      const shards = shardBatch(ids, workers.size).map((s) => data.collate(s));
-      terms = shards.reduce((n, b) => n + objective.terms(b), 0);
       const shardRng = new Rng(seed);
       result = await workers.compute(params, shards, terms, shards.map(() => shardRng.seed()));
     } else {
-      const batch = data.collate(ids);
-      terms = objective.terms(batch);
-      result = lossAndGrads(objective, params, batch, terms, new Rng(seed).seed());
+      result = lossAndGrads(objective, params, shards[0], terms, new Rng(seed).seed());
     }
     const applied = adam.apply(params, result.grads, lr);
     for (const g of result.grads) g.dispose();
     params = applied.params;
-    return { lossSum: result.lossSum, terms, gradNorm: applied.gradNorm };
+    return { lossSum: result.lossSum, terms, gradNorm: applied.gradNorm, flops };
   }
 
   function finish(): TrainResult {
@@ -307,7 +319,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       disposeParams(params);
     }
     adam.dispose();
-    return { params: out, state, resumedFromStep, steps: ranSteps, examples: ranExamples, terms: ranTerms, seconds, stoppedEarly };
+    return { params: out, state, resumedFromStep, steps: ranSteps, examples: ranExamples, terms: ranTerms, flops: ranFlops, seconds, stoppedEarly };
   }
 }
 

@@ -75,7 +75,7 @@ export function registerEval(program: Command): void {
       const systems = opts.system.split(',').map((name) => {
         const spec = baseline(name.trim());
         const params = { ...spec.defaults, ...settings.get(spec.name) };
-        return { name: spec.name, create: () => spec.create(params) };
+        return { name: spec.name, create: () => spec.create(params, { home: ctx.home }) };
       });
       const inter = interactionsOf(ctx, opts.dataset);
       const report = await runEvaluation(inter, {
