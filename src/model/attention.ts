@@ -57,8 +57,11 @@ export interface KeyValues {
 
 /** The keys and values of `memory` [B, Lk, d]: what incremental decoding caches. */
 export function keyValues(p: AttentionParams, memory: tf.Tensor, heads: number): KeyValues {
-  const [k, v] = tf.split(linear(p.kv, memory), 2, 2).map((t) => splitHeads(t, heads));
-  return { k, v };
+  // Split the (small) weight, not the (large) product: SplitV of a [B, L, 2d] activation along
+  // its last axis is a strided copy, slow on wasm; slicing [d, 2d] costs nothing.
+  const d = p.kv.w.shape[0] as number;
+  const half = (from: number) => ({ w: tf.slice(p.kv.w, [0, from], [d, d]), b: tf.slice(p.kv.b, [from], [d]) });
+  return { k: splitHeads(linear(half(0), memory), heads), v: splitHeads(linear(half(d), memory), heads) };
 }
 
 /** Appends the keys and values of new positions to cached ones (along the key axis). */
