@@ -27,33 +27,38 @@ export function symmetricInfoNce(
 ): InfoNceResult {
   const n = a.length;
   const grad = new Float32Array(n * n);
-  const z = new Float64Array(n);
+  // exp(l - lf) = exp(l - max) * exp(-lf): one exp per logit serves both directions.
+  let max = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < n * n; k++) if (logits[k] > max) max = logits[k];
+  const e = new Float64Array(n * n);
+  for (let k = 0; k < n * n; k++) e[k] = Math.exp(logits[k] - max);
+  const lfA = Float64Array.from(a, (t) => (logFrequency ? logFrequency[t] : 0));
+  const lfB = Float64Array.from(b, (t) => (logFrequency ? logFrequency[t] : 0));
+  const wA = lfA.map((x) => Math.exp(-x));
+  const wB = lfB.map((x) => Math.exp(-x));
   const scale = 1 / (2 * n);
+  const p = new Float64Array(n);
   let loss = 0;
   // Direction 0: a_i against every b_j (row i). Direction 1: b_j against every a_i (column j).
   for (let dir = 0; dir < 2; dir++) {
     const self = dir === 0 ? b : a;
     const anchor = dir === 0 ? a : b;
+    const w = dir === 0 ? wB : wA;
+    const lf = dir === 0 ? lfB : lfA;
     const rowStride = dir === 0 ? n : 1;
     const colStride = dir === 0 ? 1 : n;
     for (let i = 0; i < n; i++) {
-      let max = Number.NEGATIVE_INFINITY;
+      let sum = 0;
       for (let j = 0, at = i * rowStride; j < n; j++, at += colStride) {
         const masked = j !== i && (self[j] === self[i] || self[j] === anchor[i]);
-        const v = masked ? Number.NEGATIVE_INFINITY : logits[at] - (logFrequency ? logFrequency[self[j]] : 0);
-        z[j] = v;
-        if (v > max) max = v;
+        const v = masked ? 0 : e[at] * w[j];
+        p[j] = v;
+        sum += v;
       }
-      const positive = z[i] - max;
-      let sum = 0;
-      for (let j = 0; j < n; j++) {
-        const e = Math.exp(z[j] - max); // exp(-inf) = 0 for masked candidates
-        z[j] = e;
-        sum += e;
-      }
-      loss += Math.log(sum) - positive;
+      // log sum_j exp(l_ij - lf_j) - (l_ii - lf_i), with the max taken out of the sum.
+      loss += Math.log(sum) + max - (logits[i * n + i] - lf[i]);
       const norm = scale / sum;
-      for (let j = 0, at = i * rowStride; j < n; j++, at += colStride) grad[at] += norm * z[j];
+      for (let j = 0, at = i * rowStride; j < n; j++, at += colStride) grad[at] += norm * p[j];
       grad[i * n + i] -= scale;
     }
   }

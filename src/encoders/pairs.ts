@@ -1,5 +1,6 @@
 import { cooccurrence, ITEMCF_DEFAULTS } from '../baselines/itemcf.js';
 import { itemCounts } from '../baselines/popular.js';
+import { SWING_DEFAULTS, swingSimilarity } from '../baselines/swing.js';
 import { badInput } from '../errors.js';
 import type { Rng } from '../eval/random.js';
 import type { TrainData } from '../eval/types.js';
@@ -42,9 +43,16 @@ export type ItemSimilarity = ReturnType<typeof cooccurrence>;
 /** Where i2i pairs come from: an item-to-item similarity learned on the training view. */
 export type SimilarityBuilder = (train: TrainData) => ItemSimilarity;
 
-/** Default i2i source: ItemCF co-occurrence (the tuned baseline), strongest 20 neighbours per item. */
-export const itemCFNeighbours: SimilarityBuilder = (train) =>
-  cooccurrence(train, itemCounts(train), { ...ITEMCF_DEFAULTS, neighbors: 20 });
+/** Strongest neighbours per item kept for i2i pairs: the tail of a row is mostly noise. */
+const I2I_NEIGHBOURS = 20;
+
+/** i2i sources by name, each the tuned baseline's similarity: ItemCF (default) or Swing. */
+export const I2I_SOURCES = {
+  itemcf: (train) => cooccurrence(train, itemCounts(train), { ...ITEMCF_DEFAULTS, neighbors: I2I_NEIGHBOURS }),
+  swing: (train) => swingSimilarity(train, { ...SWING_DEFAULTS, neighbors: I2I_NEIGHBOURS }),
+} satisfies Record<string, SimilarityBuilder>;
+export type I2ISource = keyof typeof I2I_SOURCES;
+export const I2I_SOURCE_NAMES = Object.keys(I2I_SOURCES) as I2ISource[];
 
 /**
  * Builds the pair source: q2i from every training interaction (its query -> its item), i2i
@@ -55,7 +63,7 @@ export const itemCFNeighbours: SimilarityBuilder = (train) =>
 export function buildPairSource(
   data: EncoderTrainData,
   itemTexts: readonly string[],
-  similarity: SimilarityBuilder = itemCFNeighbours,
+  similarity: SimilarityBuilder = I2I_SOURCES.itemcf,
 ): PairSource {
   const nItems = data.items.length;
   if (nItems === 0) throw badInput('the catalog is empty: import items before training the encoder');

@@ -21,7 +21,9 @@ import {
   LOSS_TYPES,
   type LossType,
   type PairSource,
-  type SimilarityBuilder,
+  I2I_SOURCE_NAMES,
+  I2I_SOURCES,
+  type I2ISource,
 } from './pairs.js';
 import { symmetricInfoNce } from './loss.js';
 import { itemText, textWords } from './text.js';
@@ -38,7 +40,7 @@ export interface TrainEncoderOptions {
   losses: LossType[];
   /** Weight of each loss in the sum (default 1 each). */
   lossWeights: Partial<Record<LossType, number>>;
-  /** One epoch = as many pairs of each type as there are training interactions. */
+  /** One epoch = as many pairs of each type as there are training interactions; 0 = untrained. */
   epochs: number;
   /** Pairs per loss per step; the other pairs of the batch are each pair's negatives. */
   batchSize: number;
@@ -58,22 +60,23 @@ export interface TrainEncoderOptions {
   maxWords: number;
   /** Words that occur fewer times than this get no vector of their own (n-grams only). */
   minWordCount: number;
-  /** Item-to-item similarity the i2i and q2q pairs come from (default: ItemCF top 20). */
-  i2iSimilarity?: SimilarityBuilder;
+  /** Item-to-item similarity the i2i and q2q pairs come from. */
+  i2i: I2ISource;
   /** Initial word vectors (e.g. wink); none: random initialisation. */
   wordVectors?: WordVectorSource;
   /** Called after every step (tests, custom logging). */
   onStep?: (step: number, losses: Partial<Record<LossType, number>>) => void;
 }
 
-export const ENCODER_DEFAULTS: Omit<TrainEncoderOptions, 'wordVectors' | 'onStep' | 'i2iSimilarity'> = {
+export const ENCODER_DEFAULTS: Omit<TrainEncoderOptions, 'wordVectors' | 'onStep'> = {
   dim: 64,
   wordDim: 100,
   hidden: 256,
   pooling: 'mean',
   losses: [...LOSS_TYPES],
   lossWeights: {},
-  epochs: 2,
+  i2i: 'itemcf',
+  epochs: 3,
   batchSize: 512,
   lr: 3e-3,
   temperature: 0.05,
@@ -117,7 +120,7 @@ export async function trainTextEncoder(
   const o: TrainEncoderOptions = { ...ENCODER_DEFAULTS, ...options };
   checkTrainOptions(o);
   const tf = await initTensorRuntime();
-  const source = buildPairSource(data, data.items.map(itemText), o.i2iSimilarity);
+  const source = buildPairSource(data, data.items.map(itemText), I2I_SOURCES[o.i2i]);
   const losses = o.losses.filter((t) => source.has(t));
   if (losses.length === 0) {
     throw badInput(
@@ -162,7 +165,7 @@ export async function trainTextEncoder(
   bar.stop();
   model.optimizer.dispose();
   const lastEpochSteps = steps - Math.floor((steps - 1) / stepsPerEpoch) * stepsPerEpoch;
-  const finalLoss = Object.fromEntries(losses.map((t) => [t, sums[t]! / lastEpochSteps]));
+  const finalLoss = steps ? Object.fromEntries(losses.map((t) => [t, sums[t]! / lastEpochSteps])) : {};
   const seconds = (performance.now() - start) / 1000;
   for (const v of Object.values(weights.params)) v.trainable = false;
   const report: TrainReport = {
@@ -173,16 +176,19 @@ export async function trainTextEncoder(
     pretrainedWords: wordVectors ? vocab.filter((w) => wordVectors.has(w)).length : 0,
     losses,
   };
-  const { wordVectors: _w, onStep: _s, i2iSimilarity: _i, ...recorded } = o;
+  const { wordVectors: _w, onStep: _s, ...recorded } = o;
   const encoder = new TfTextEncoder(tf, config, weights, { ...report, options: { ...recorded, losses } });
   return { encoder, texts: source.texts, nItems: source.nItems, report };
 }
 
 function checkTrainOptions(o: TrainEncoderOptions): void {
-  for (const key of ['epochs', 'batchSize', 'minWordCount'] as const) {
+  for (const key of ['batchSize', 'minWordCount'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw badInput(`${key} must be a positive integer, got ${o[key]}`);
   }
+  // 0 epochs is allowed: the untrained encoder (word vectors + random layers) as a reference.
+  if (!Number.isInteger(o.epochs) || o.epochs < 0) throw badInput(`epochs must be an integer >= 0, got ${o.epochs}`);
   if (!(o.lr > 0)) throw badInput(`lr must be positive, got ${o.lr}`);
+  if (!I2I_SOURCE_NAMES.includes(o.i2i)) throw badInput(`i2i must be one of ${I2I_SOURCE_NAMES.join(', ')}, got "${o.i2i}"`);
   if (!(o.temperature > 0)) throw badInput(`temperature must be positive, got ${o.temperature}`);
   const bad = o.losses.find((t) => !LOSS_TYPES.includes(t));
   if (bad !== undefined || o.losses.length === 0) {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { embedDataset, encoderDir } from '../../encoders/embed.js';
 import { POOLINGS, type Pooling } from '../../encoders/model.js';
-import { LOSS_TYPES, type LossType } from '../../encoders/pairs.js';
+import { I2I_SOURCE_NAMES, type I2ISource, LOSS_TYPES, type LossType } from '../../encoders/pairs.js';
 import { ENCODER_DEFAULTS } from '../../encoders/train.js';
 import { loadWordVectors } from '../../encoders/wink.js';
 import { metricLabel } from '../../eval/metrics.js';
@@ -24,6 +24,7 @@ interface EmbedCliOptions {
   wordVectors: boolean;
   eval?: boolean;
   historyWeights: string;
+  i2i: string;
   out?: string;
 }
 
@@ -39,9 +40,10 @@ export function registerEmbed(program: Command): void {
     .command('embed')
     .description('train the aligned query/item text encoder on the training split; write item and query embeddings')
     .option('--dataset <name>', 'dataset in the store', 'beauty')
-    .option('--epochs <n>', 'passes over the training interactions', String(d.epochs))
+    .option('--epochs <n>', 'passes over the training interactions (0: the untrained encoder, a reference)', String(d.epochs))
     .option('--dim <d>', 'embedding dimension', String(d.dim))
     .option('--losses <list>', `contrastive losses, comma-separated: ${LOSS_TYPES.join(', ')}`, d.losses.join(','))
+    .option('--i2i <source>', `item-to-item similarity of the i2i/q2q pairs: ${I2I_SOURCE_NAMES.join(' or ')}`, d.i2i)
     .option('--seed <n>', 'seed of initialisation and pair sampling', String(d.seed))
     .option('--pooling <kind>', `word pooling: ${POOLINGS.join(' or ')}`, d.pooling)
     .option('--batch-size <n>', 'pairs per loss per step (in-batch negatives)', String(d.batchSize))
@@ -58,10 +60,11 @@ export function registerEmbed(program: Command): void {
       const cacheDir = join(ctx.home, 'cache');
       const result = await embedDataset(inter, {
         dir: opts.out ?? encoderDir(ctx.home, opts.dataset),
-        epochs: parseInteger(opts.epochs, '--epochs', 1),
+        epochs: parseInteger(opts.epochs, '--epochs'),
         dim: parseInteger(opts.dim, '--dim', 1),
         losses: parseList<LossType>(opts.losses, LOSS_TYPES, '--losses'),
         seed: parseInteger(opts.seed, '--seed'),
+        i2i: parseList<I2ISource>(opts.i2i, I2I_SOURCE_NAMES, '--i2i')[0],
         pooling: parseList<Pooling>(opts.pooling, POOLINGS, '--pooling')[0],
         batchSize: parseInteger(opts.batchSize, '--batch-size', 2),
         lr: parsePositive(opts.lr, '--lr'),
