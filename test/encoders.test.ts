@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { embedDataset, ITEM_EMBEDDINGS, QUERY_EMBEDDINGS } from '../src/encoders/embed.js';
 import { readEmbeddings, writeEmbeddings } from '../src/encoders/embfile.js';
 import { EmbeddingScorer } from '../src/encoders/scorer.js';
 import { symmetricInfoNce } from '../src/encoders/loss.js';
@@ -11,8 +12,10 @@ import { charNgrams, fnv1a, itemText, ngramBuckets } from '../src/encoders/text.
 import { type TrainEncoderOptions, trainTextEncoder } from '../src/encoders/train.js';
 import { loadWordVectors } from '../src/encoders/wink.js';
 import { evaluateSystem } from '../src/eval/evaluate.js';
+import { hemQuery } from '../src/eval/query.js';
 import type { EvalCase } from '../src/eval/types.js';
 import type { GensearchError } from '../src/errors.js';
+import type { Interactions } from '../src/store/interactions.js';
 import type { ItemRecord } from '../src/store/types.js';
 import { tempDir } from './helpers.js';
 
@@ -219,6 +222,36 @@ test('the embedding scorer ranks by query . item for search and last item . item
   await scorer.scoreBatch([{ user: 0, history: Int32Array.of(3), query: null, targets: Int32Array.of(4) }], out);
   const items = encoder.encode(data.items.map(itemText));
   assert.ok(Math.abs(out[5] - dot(items, 3, items, 5, encoder.dim)) < 1e-5, 'rec scores are last item . item');
+});
+
+test('embedDataset trains on the training view and writes encoder, item and query embeddings that load back', async (t) => {
+  const items = catalog();
+  const sequences = Array.from({ length: 16 }, (_, u) => Int32Array.from([0, 1, 2, 3], (k) => (u + k) % items.length));
+  const inter: Interactions = {
+    dataset: 'synthetic',
+    items,
+    itemIndex: new Map(items.map((it, i) => [it.id, i])),
+    userIds: sequences.map((_, u) => `u${u}`),
+    sequences,
+    queries: sequences.map((s) => [...s].map(() => null)),
+    types: sequences.map((s) => [...s].map(() => 'purchase' as const)),
+  };
+  const dir = tempDir(t);
+  const result = await embedDataset(inter, { ...SMALL, epochs: 2, dir, evaluate: ['valid', 'test'], historyWeights: [0.5] });
+  const itemsFile = readEmbeddings(join(dir, ITEM_EMBEDDINGS));
+  assert.deepEqual(itemsFile.ids, items.map((it) => it.id));
+  assert.equal(itemsFile.modelVersion, result.encoder.version);
+  assert.deepEqual(itemsFile.data, result.encoder.encode(items.map(itemText)));
+  const queriesFile = readEmbeddings(join(dir, QUERY_EMBEDDINGS));
+  assert.deepEqual(queriesFile.ids, [...new Set(items.map(hemQuery))], 'one row per distinct HEM query');
+  assert.deepEqual(queriesFile.data, result.encoder.encode(queriesFile.ids));
+  assert.equal((await loadTextEncoder(dir)).version, result.encoder.version);
+  const evaluation = result.evaluation!;
+  assert.deepEqual(
+    evaluation.map((e) => `${e.protocol}/${e.split}/${e.historyWeight}`),
+    ['search/valid/0', 'search/valid/0.5', 'rec/valid/0', 'search/test/0', 'search/test/0.5', 'rec/test/0'],
+  );
+  assert.ok(evaluation.every((e) => e.nCases === 16 && e.excluded['recall@350'] >= 0));
 });
 
 test('bad input is refused with what was expected', async () => {

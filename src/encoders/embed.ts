@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { evaluateSystem } from '../eval/evaluate.js';
 import { buildEvalData } from '../eval/protocol.js';
-import type { Protocol } from '../eval/types.js';
+import type { Protocol, Split } from '../eval/types.js';
 import type { Interactions } from '../store/interactions.js';
 import { writeEmbeddings, writeJsonFile } from './embfile.js';
 import type { TextEncoder } from './model.js';
@@ -20,8 +20,8 @@ export const QUERY_EMBEDDINGS = 'queries.json';
 export interface EmbedOptions extends Partial<TrainEncoderOptions> {
   /** Output folder (encoder, item and query embeddings). */
   dir: string;
-  /** Also evaluate on the validation split (search: q2i, rec: i2i); see `evaluateEncoder`. */
-  evaluate?: boolean;
+  /** Also evaluate on these splits (search: q2i, rec: i2i); see `evaluateEncoder`. */
+  evaluate?: readonly Split[];
   /** Weights of the user's last item in the personalised search row (0 always included). */
   historyWeights?: number[];
 }
@@ -56,15 +56,17 @@ export async function embedDataset(inter: Interactions, options: EmbedOptions): 
     { modelVersion },
   );
   const files = [join(dir, 'encoder.json'), items, queries];
-  if (!evaluate) return { encoder, report, files };
-  const evaluation = await evaluateEncoder(encoder, inter, historyWeights);
-  const evalPath = join(dir, 'eval-valid.json');
+  if (!evaluate?.length) return { encoder, report, files };
+  const evaluation: EncoderEvaluation[] = [];
+  for (const split of evaluate) evaluation.push(...(await evaluateEncoder(encoder, inter, split, historyWeights)));
+  const evalPath = join(dir, 'eval.json');
   writeJsonFile(evalPath, { encoder: modelVersion, training: report, evaluation });
   return { encoder, report, files: [...files, evalPath], evaluation };
 }
 
 export interface EncoderEvaluation {
   protocol: Protocol;
+  split: Split;
   /** What the case vector is: the query, the query plus w x the last item, or the last item. */
   system: string;
   historyWeight: number;
@@ -75,13 +77,15 @@ export interface EncoderEvaluation {
 }
 
 /**
- * Validation-split metrics: search (HEM protocol) ranks by e(query) . e(item), and, for each
+ * Metrics on one split: search (HEM protocol) ranks by e(query) . e(item), and, for each
  * positive weight w, by (e(query) + w e(last item)) . e(item); recommendation ranks by
- * e(last item) . e(item) (i2i). Both history variants are reported.
+ * e(last item) . e(item) (i2i). Both history variants are reported. The encoder must have been
+ * trained on the training view only (as `embedDataset` does), which both splits share.
  */
 export async function evaluateEncoder(
   encoder: TextEncoder,
   inter: Interactions,
+  split: Split,
   historyWeights: readonly number[] = [],
 ): Promise<EncoderEvaluation[]> {
   const out: EncoderEvaluation[] = [];
@@ -91,14 +95,14 @@ export async function evaluateEncoder(
     { protocol: 'rec', weight: 0 },
   ];
   for (const { protocol, weight } of runs) {
-    const { train, cases } = buildEvalData(inter, protocol, 'valid');
+    const { train, cases } = buildEvalData(inter, protocol, split);
     const system =
       protocol === 'rec' ? 'i2i: last item' : weight > 0 ? `q2i: query + ${weight} x last item` : 'q2i: query';
     const scorer = new EmbeddingScorer(encoder, { name: system, historyWeight: weight });
     await scorer.fit(train);
-    const result = await evaluateSystem(scorer, cases, { nItems: train.nItems, label: `${protocol}/valid ${system}` });
+    const result = await evaluateSystem(scorer, cases, { nItems: train.nItems, label: `${protocol}/${split} ${system}` });
     const variant = (excluded: boolean) => result.variants.find((v) => v.excludeHistory === excluded)!.means;
-    out.push({ protocol, system, historyWeight: weight, nCases: cases.length, kept: variant(false), excluded: variant(true) });
+    out.push({ protocol, split, system, historyWeight: weight, nCases: cases.length, kept: variant(false), excluded: variant(true) });
   }
   return out;
 }

