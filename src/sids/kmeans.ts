@@ -7,6 +7,11 @@ import { checkVectors, gatherRows, type Matrix } from './matrix.js';
 /** Score-block budget: a block of rows times k centroids stays under this many floats (16 MB). */
 const BLOCK_FLOATS = 1 << 22;
 
+/** Rows per block when scoring against `k` centroids. */
+export function blockRows(k: number): number {
+  return Math.max(64, Math.floor(BLOCK_FLOATS / Math.max(1, k)));
+}
+
 /**
  * Rows uploaded once to the tensor backend in blocks; nearest-centroid questions are answered as
  * matrix products, ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, with the argmin / top-m taken on the
@@ -35,7 +40,7 @@ export class BlockedRows {
       for (let j = r * m.cols; j < (r + 1) * m.cols; j++) s += m.data[j] * m.data[j];
       this.norms[r] = s;
     }
-    const per = Math.max(64, Math.floor(BLOCK_FLOATS / Math.max(1, maxCentroids)));
+    const per = blockRows(maxCentroids);
     for (let start = 0; start < m.rows; start += per) {
       const end = Math.min(m.rows, start + per);
       this.blocks.push({ start, x: tf.tensor2d(m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]) });
