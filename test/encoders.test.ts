@@ -15,8 +15,8 @@ import { evaluateSystem } from '../src/eval/evaluate.js';
 import { hemQuery } from '../src/eval/query.js';
 import type { EvalCase } from '../src/eval/types.js';
 import type { GensearchError } from '../src/errors.js';
-import type { Interactions } from '../src/store/interactions.js';
 import type { ItemRecord } from '../src/store/types.js';
+import { interactionsFrom } from './eval-fixtures.js';
 import { tempDir } from './helpers.js';
 
 // Queries share no word with item texts, so only training can tie them to their items.
@@ -225,17 +225,11 @@ test('the embedding scorer ranks by query . item for search and last item . item
 });
 
 test('embedDataset trains on the training view and writes encoder, item and query embeddings that load back', async (t) => {
-  const items = catalog();
-  const sequences = Array.from({ length: 16 }, (_, u) => Int32Array.from([0, 1, 2, 3], (k) => (u + k) % items.length));
-  const inter: Interactions = {
-    dataset: 'synthetic',
-    items,
-    itemIndex: new Map(items.map((it, i) => [it.id, i])),
-    userIds: sequences.map((_, u) => `u${u}`),
-    sequences,
-    queries: sequences.map((s) => [...s].map(() => null)),
-    types: sequences.map((s) => [...s].map(() => 'purchase' as const)),
-  };
+  const inter = interactionsFrom(
+    Array.from({ length: 16 }, (_, u) => [0, 1, 2, 3].map((k) => (u + k) % 8)),
+    8,
+  );
+  const { items } = inter;
   const dir = tempDir(t);
   const result = await embedDataset(inter, { ...SMALL, epochs: 2, dir, evaluate: ['valid', 'test'], historyWeights: [0.5] });
   const itemsFile = readEmbeddings(join(dir, ITEM_EMBEDDINGS));
