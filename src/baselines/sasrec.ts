@@ -11,13 +11,11 @@ import { disposeParams } from '../model/params.js';
 import { initStack, type StackParams, stack } from '../model/transformer.js';
 import { evaluateSystem } from '../eval/evaluate.js';
 import type { DenseScorer, EvalCase, TrainData } from '../eval/types.js';
-import type { ExampleSource } from '../tensor/batching.js';
-import type { HostBatch, Objective, ObjectiveSpec } from '../tensor/objective.js';
-import { toTensor } from '../tensor/objective.js';
-import type { Rng } from '../tensor/rng.js';
-import { matMulT } from '../tensor/runtime.js';
-import { initTensorRuntime } from '../tensor/runtime.js';
 import { ADAM_DEFAULTS } from '../tensor/adam.js';
+import type { ExampleSource } from '../tensor/batching.js';
+import { type HostBatch, type Objective, type ObjectiveSpec, toTensor } from '../tensor/objective.js';
+import type { Rng } from '../tensor/rng.js';
+import { initTensorRuntime } from '../tensor/runtime.js';
 import { loadTrainedParams, type TrainConfig, type TrainResult, train as trainLoop } from '../tensor/trainer.js';
 
 /**
@@ -121,6 +119,11 @@ function itemTable(p: SasrecParams, cfg: SasrecModelConfig): tf.Tensor {
   return tf.slice(p.emb.tok, [1, 0], [cfg.nItems, cfg.model.dModel]);
 }
 
+/** The item table transposed, [d, nItems]: the right operand of scoring. */
+export function itemTableT(p: SasrecParams, cfg: SasrecModelConfig): tf.Tensor {
+  return tf.tidy(() => tf.transpose(itemTable(p, cfg)));
+}
+
 /** Hidden states at flat positions (b * L + t) of [B, L, d] -> [N, d]. */
 function gatherPositions(h: tf.Tensor, positions: tf.Tensor): tf.Tensor {
   return gatherRows(tf.reshape(h, [-1, h.shape[2] as number]), positions);
@@ -186,20 +189,35 @@ export function sasrecExamples(sequences: readonly Int32Array[], maxLen: number)
   };
 }
 
-/** Histories scored per forward pass; sorted by length first so short ones are not padded to 50. */
-const SCORE_CHUNK = 64;
+/**
+ * Histories are sorted by length and scored in chunks of at most 256 rows and about 4096
+ * (padded) tokens, so short histories are not padded to the longest one of the batch.
+ */
+const SCORE_ROWS = 256;
+const SCORE_TOKENS = 4096;
 
 /**
  * Scores of every item for each history (its last `maxLen` items), written row by row into
- * `out` (histories.length x nItems). An empty history reads one padding token.
+ * `out` (histories.length x nItems). An empty history reads one padding token. `itemsT` is the
+ * transposed item table [d, nItems] (`itemTableT`): made once per model, so neither the
+ * transpose nor the GEMM's packing of it is repeated per batch.
  */
-export function sasrecScores(p: SasrecParams, cfg: SasrecModelConfig, histories: readonly Int32Array[], out: Float32Array): void {
+export function sasrecScores(
+  p: SasrecParams,
+  cfg: SasrecModelConfig,
+  histories: readonly Int32Array[],
+  out: Float32Array,
+  itemsT: tf.Tensor,
+): void {
   const maxLen = cfg.model.maxLen;
   const nItems = cfg.nItems;
   const len = (h: Int32Array) => Math.min(maxLen, h.length);
   const order = histories.map((_, i) => i).sort((a, b) => len(histories[a]) - len(histories[b]));
-  for (let from = 0; from < order.length; from += SCORE_CHUNK) {
-    const rows = order.slice(from, from + SCORE_CHUNK);
+  for (let from = 0; from < order.length; ) {
+    let to = from + 1;
+    while (to < order.length && to - from < SCORE_ROWS && (to - from + 1) * Math.max(1, len(histories[order[to]])) <= SCORE_TOKENS) to++;
+    const rows = order.slice(from, to);
+    from = to;
     const l = Math.max(1, len(histories[rows[rows.length - 1]]));
     const tokens = new Int32Array(rows.length * l);
     const last = new Int32Array(rows.length);
@@ -211,7 +229,7 @@ export function sasrecScores(p: SasrecParams, cfg: SasrecModelConfig, histories:
     });
     const scores = tf.tidy(() => {
       const h = encode(p, cfg, tf.tensor2d(tokens, [rows.length, l], 'int32'), EVAL);
-      return matMulT(gatherPositions(h, tf.tensor1d(last, 'int32')), itemTable(p, cfg));
+      return tf.matMul(gatherPositions(h, tf.tensor1d(last, 'int32')), itemsT);
     });
     const data = scores.dataSync() as Float32Array;
     rows.forEach((r, b) => {
@@ -276,7 +294,16 @@ export async function trainSasrec(train: TrainData, options: SasrecTrainOptions)
     maxSteps: options.maxSteps,
     log: options.log,
     monitor: valid ? SASREC_MONITOR : undefined,
-    validate: valid ? (params) => validationMetrics(new Sasrec(options.knobs, '', { params: params as SasrecParams, cfg }), valid, cfg.nItems) : undefined,
+    validate: valid
+      ? async (params) => {
+          const scorer = new Sasrec(options.knobs, '', { params: params as SasrecParams, cfg });
+          try {
+            return await validationMetrics(scorer, valid, cfg.nItems);
+          } finally {
+            scorer.dispose();
+          }
+        }
+      : undefined,
   });
   return { ...result, cfg };
 }
@@ -303,6 +330,7 @@ export class Sasrec implements DenseScorer {
   readonly name = 'sasrec';
   readonly protocols = ['rec' as const];
   readonly batchSize = 256;
+  private ownsParams = false;
   /**
    * `home`: where trained models are kept and looked up. `model`: parameters to rank with
    * directly (fit then does nothing).
@@ -310,7 +338,7 @@ export class Sasrec implements DenseScorer {
   constructor(
     private readonly knobs: SasrecKnobs,
     private readonly home: string,
-    private model?: { params: SasrecParams; cfg: SasrecModelConfig },
+    private model?: { params: SasrecParams; cfg: SasrecModelConfig; itemsT?: tf.Tensor },
     private readonly log?: (message: string) => void,
   ) {}
 
@@ -326,19 +354,25 @@ export class Sasrec implements DenseScorer {
     if (existsSync(join(dir, 'best.json'))) {
       const { params } = loadTrainedParams(sasrecObjective(cfg), dir);
       this.model = { params: params as SasrecParams, cfg };
+      this.ownsParams = true;
       return;
     }
     const result = await trainSasrec(train, { knobs: this.knobs, outDir: dir, resume: true, log: this.log });
     this.model = { params: result.params as SasrecParams, cfg };
+    this.ownsParams = true;
   }
 
   scoreBatch(cases: readonly EvalCase[], out: Float32Array): void {
     if (!this.model) throw badInput('sasrec: fit() must run before scoreBatch()');
-    sasrecScores(this.model.params, this.model.cfg, cases.map((c) => c.history), out);
+    this.model.itemsT ??= itemTableT(this.model.params, this.model.cfg);
+    sasrecScores(this.model.params, this.model.cfg, cases.map((c) => c.history), out, this.model.itemsT);
   }
 
+  /** Frees what this system made: the scoring table, and the parameters if `fit` loaded them. */
   dispose(): void {
-    if (this.model) disposeParams(this.model.params);
+    if (this.model && this.ownsParams) disposeParams(this.model.params);
+    this.model?.itemsT?.dispose();
+    if (this.model) this.model.itemsT = undefined;
   }
 }
 

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from '../src/paths.js';
+import { tempDir } from './helpers.js';
+import { writeS3Rec } from './import-fixtures.js';
+import { plantedSequences } from './sequence-fixtures.js';
+
+function cli(home: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), '--home', home, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, GENSEARCH_QUIET: '1' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const KNOBS = ['dModel=32', 'nLayers=1', 'maxLen=12', 'epochs=4', 'lr=0.005', 'batchSize=32'].flatMap((k) => ['--set', `sasrec.${k}`]);
+
+test('CLI: train-baseline sasrec trains with early stopping, eval --system sasrec reuses the model, --resume of a finished run does nothing', (t) => {
+  const home = tempDir(t);
+  const dir = tempDir(t);
+  // A planted catalog in S3Rec format: item i+1 follows a fixed successor rule.
+  writeS3Rec(dir, { items: 40, users: 1 });
+  const { sequences } = plantedSequences(300, 40, 5, 5, 9);
+  writeFileSync(join(dir, 'sequences.txt'), sequences.map((s, u) => [u + 1, ...Array.from(s, (i) => i + 1)].join(' ')).join('\n') + '\n');
+  assert.equal(cli(home, 'import', 'beauty', dir, '--dataset', 'planted').code, 0);
+
+  const trained = cli(home, 'train-baseline', 'sasrec', '--dataset', 'planted', ...KNOBS);
+  assert.equal(trained.code, 0, trained.stderr);
+  const summary = JSON.parse(trained.stdout) as { validation: Record<string, number>; outDir: string; epochs: number; bestEpoch: number };
+  assert.ok(summary.validation['recall@10'] > 0.8, `validation R@10 ${summary.validation['recall@10']}`);
+  assert.ok(summary.bestEpoch >= 1 && summary.bestEpoch <= summary.epochs);
+  assert.ok(readFileSync(join(summary.outDir, 'metrics.jsonl'), 'utf8').includes('"type":"epoch"'));
+
+  const out = join(home, 'report');
+  const evaluated = cli(home, 'eval', '--dataset', 'planted', '--system', 'sasrec,popular', '--split', 'test', '--out', out, ...KNOBS);
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+    runs: { system: string; excludeHistory: boolean; fitSeconds: number; metrics: Record<string, number> }[];
+  };
+  const run = (system: string) => report.runs.find((r) => r.system === system && !r.excludeHistory)!;
+  assert.ok(run('sasrec').metrics['recall@10'] > 0.8, `test R@10 ${run('sasrec').metrics['recall@10']}`);
+  assert.ok(run('sasrec').metrics['recall@10'] > 2 * run('popular').metrics['recall@10']);
+  assert.ok(report.runs.some((r) => r.system === 'sasrec' && r.excludeHistory), 'both history variants');
+  assert.ok(run('sasrec').fitSeconds < 5, `eval trained again (fit took ${run('sasrec').fitSeconds} s)`);
+
+  const again = cli(home, 'train-baseline', 'sasrec', '--dataset', 'planted', '--resume', ...KNOBS);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(JSON.parse(again.stdout).validation, summary.validation);
+});
+
+test('CLI: train-baseline refuses what it cannot train, with the fix in the message', (t) => {
+  const home = tempDir(t);
+  const wrong = cli(home, 'train-baseline', 'itemcf');
+  assert.equal(wrong.code, 65);
+  assert.match(wrong.stderr, /trains sasrec; got "itemcf"/);
+  const knob = cli(home, 'train-baseline', 'sasrec', '--set', 'sasrec.depth=3');
+  assert.equal(knob.code, 65);
+  assert.match(knob.stderr, /sasrec has no knob "depth"; its knobs: dModel, nLayers/);
+});
