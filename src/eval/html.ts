@@ -46,7 +46,7 @@ export function barChart(title: string, groups: string[], systems: string[], val
     systems.forEach((s, si) => {
       const v = values[si][gi];
       parts.push(
-        `<rect x="${x0 + si * barW}" y="${y(v)}" width="${barW - 2}" height="${top + plotH - y(v)}" fill="${COLOURS[si % COLOURS.length]}"><title>${esc(s)} ${esc(g)} = ${v.toFixed(4)}</title></rect>`,
+        `<rect x="${(x0 + si * barW).toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(top + plotH - y(v)).toFixed(1)}" fill="${COLOURS[si % COLOURS.length]}"><title>${esc(s)} ${esc(g)} = ${v.toFixed(4)}</title></rect>`,
       );
     });
   });
