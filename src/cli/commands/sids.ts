@@ -246,7 +246,7 @@ export function registerSids(program: Command): void {
           const opq = opts.opqSizes ? parseSizes(opts.opqSizes, '--opq-sizes') : [base.opq?.k ?? 256];
           variants.push(...sizeVariants(base, levels, opq));
         }
-        const encoder = await loadTextEncoder(encoderDir(ctx.home, opts.dataset));
+        const encoder = base.keywords ? await loadTextEncoder(encoderDir(ctx.home, opts.dataset)) : undefined;
         try {
           const results = compareSidVariants(tf, inputs, variants, encoder, (r) =>
             console.error(`${r.name}: ICR ${(100 * r.report.icr).toFixed(2)}% in ${r.seconds.toFixed(1)} s`),
@@ -255,7 +255,7 @@ export function registerSids(program: Command): void {
           console.log(table);
           if (opts.out) writeFileSync(opts.out, `${table}\n`);
         } finally {
-          encoder.dispose();
+          encoder?.dispose();
         }
       });
     });
