@@ -3,7 +3,7 @@ import { evaluateSystem } from '../eval/evaluate.js';
 import { buildEvalData } from '../eval/protocol.js';
 import type { Protocol } from '../eval/types.js';
 import type { Interactions } from '../store/interactions.js';
-import type { BaselineSpec, Params } from './registry.js';
+import type { BaselineSpec, Params, SystemContext } from './registry.js';
 
 export interface TuneOptions {
   protocol: Protocol;
@@ -19,6 +19,8 @@ export interface TuneOptions {
   passes?: number;
   /** Called with a line per trial. */
   log?: (line: string) => void;
+  /** Where systems keep what they build (the CLI's home). */
+  context?: SystemContext;
 }
 
 export interface TuneResult {
@@ -50,7 +52,7 @@ export async function tuneBaseline(inter: Interactions, spec: BaselineSpec, opti
     const key = JSON.stringify(params);
     const known = cache.get(key);
     if (known !== undefined) return known;
-    const system = spec.create(params);
+    const system = spec.create(params, options.context);
     await system.fit(train);
     const result = await evaluateSystem(system, cases, {
       nItems: train.nItems,

@@ -42,6 +42,7 @@ export function registerTune(program: Command): void {
         start: parseSettings(opts.set).get(spec.name),
         passes: parseInteger(opts.passes, '--passes', 1),
         log: (line) => console.log(line),
+        context: { home: ctx.home },
       });
       console.log(`best ${result.metric} on valid = ${result.score.toFixed(5)}`);
       console.log(Object.entries(result.best).map(([k, v]) => `--set ${spec.name}.${k}=${v}`).join(' '));
