@@ -1,6 +1,7 @@
 import { badInput } from '../errors.js';
 import { defaultHome } from '../paths.js';
-import type { DenseScorer } from '../eval/types.js';
+import type { RankingSystem } from '../eval/types.js';
+import { GENERATIVE_SYSTEM_DEFAULTS, generativeSystem } from '../tasks/train.js';
 import { BM25, BM25_DEFAULTS } from './bm25.js';
 import { Blend } from './blend.js';
 import { ITEMCF_DEFAULTS, ItemCF } from './itemcf.js';
@@ -17,7 +18,7 @@ export interface BaselineSpec {
   defaults: Params;
   /** Values `tune` tries per knob (coordinate search on the validation split). */
   grid: Record<string, number[]>;
-  create(params: Params, context?: SystemContext): DenseScorer;
+  create(params: Params, context?: SystemContext): RankingSystem;
 }
 
 /** Where a system may keep what it builds (trained models); default the CLI's home. */
@@ -84,6 +85,13 @@ export const BASELINES: readonly BaselineSpec[] = [
     defaults: { ...SASREC_DEFAULTS },
     grid: {},
     create: (p, context) => new Sasrec(sasrecKnobs(p), context?.home ?? defaultHome()),
+  },
+  {
+    name: 'generative',
+    description: 'the generative retriever: writes item SIDs by trie-constrained beam search (uses the model `gensearch train` saved)',
+    defaults: { ...GENERATIVE_SYSTEM_DEFAULTS },
+    grid: {},
+    create: (p, context) => generativeSystem(context?.home ?? defaultHome(), p),
   },
 ];
 

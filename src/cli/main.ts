@@ -6,8 +6,11 @@ import { registerDemo } from './commands/demo.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
 import { registerImport } from './commands/import.js';
+import { registerRecommend } from './commands/recommend.js';
 import { registerReport } from './commands/report.js';
+import { registerSearch } from './commands/search.js';
 import { registerSids } from './commands/sids.js';
+import { registerTrain } from './commands/train.js';
 import { registerTrainBaseline } from './commands/train-baseline.js';
 import { registerTune } from './commands/tune.js';
 
@@ -23,8 +26,11 @@ export function buildProgram(): Command {
   registerEmbed(program);
   registerImport(program);
   registerEval(program);
+  registerRecommend(program);
   registerReport(program);
+  registerSearch(program);
   registerSids(program);
+  registerTrain(program);
   registerTrainBaseline(program);
   registerTune(program);
   return program;

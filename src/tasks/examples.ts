@@ -165,10 +165,12 @@ export function buildSamples(inputs: SampleInputs, mix: SampleMix, seed: number)
     }
   };
   const querySid = (q: string) => (inputs.useQuerySid ? (querySids.get(q) ?? none) : none);
-  // Cost of a sample for length bucketing: prompt slots plus decoder positions.
+  // Bucketing key: kind first, then the padded sizes of that kind (token segment, history), so
+  // a batch holds one kind of prompt of similar shape and pads little.
   const length = (i: number) => {
     const s = sample(i);
-    return s.prompt.text.length + s.prompt.sid.length + Math.min(cfg.maxHistory, s.prompt.history.length) + (s.target.kind === 'sid' ? w : s.target.pieces.length + 1);
+    const tokens = s.prompt.text.length + s.prompt.sid.length + (s.target.kind === 'text' ? s.target.pieces.length : 0);
+    return kinds[i] * 1_000_000 + Math.min(cfg.maxHistory, s.prompt.history.length) * 1000 + tokens;
   };
   return {
     size: kinds.length,

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { queryAssigner } from '../../decode/query-sid.js';
+import { rankRequest } from '../../decode/ranker.js';
+import { notFound } from '../../errors.js';
+import { disposeParams } from '../../model/params.js';
+import { generativeDir, loadGenerative } from '../../tasks/train.js';
+import { initTensorRuntime } from '../../tensor/runtime.js';
+import { cliContext, type GlobalOptions } from '../context.js';
+import { interactionsOf, parseInteger } from './eval.js';
+
+export interface GenerateCliOptions {
+  dataset: string;
+  name: string;
+  user?: string;
+  k: string;
+  beam: string;
+  prune?: string;
+  json?: boolean;
+}
+
+/** Options `search` and `recommend` share. */
+export function withGenerateOptions(cmd: Command): Command {
+  return cmd
+    .option('--dataset <name>', 'dataset in the store', 'beauty')
+    .option('--name <name>', 'trained model (gensearch train --name)', 'default')
+    .option('--k <n>', 'items to show', '10')
+    .option('--beam <n>', 'beam width of the constrained beam search', '100')
+    .option('--prune <nats>', 'dynamic pruning: drop beams this far below the best (default off)')
+    .option('--json', 'print JSON');
+}
+
+/**
+ * `search` and `recommend`: the user's whole known history (all their events) and the query go
+ * into the prompt; the model generates SIDs; the items are printed best first.
+ */
+export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query: string | null): Promise<void> {
+  const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
+  const tf = await initTensorRuntime();
+  const loaded = loadGenerative(generativeDir(ctx.home, opts.dataset, opts.name));
+  const inter = interactionsOf(ctx, opts.dataset);
+  let history: Int32Array = new Int32Array(0);
+  if (opts.user !== undefined) {
+    const u = inter.userIds.indexOf(opts.user);
+    if (u < 0) throw notFound(`user "${opts.user}" in dataset "${opts.dataset}"`, 'pass an id from the imported events, or leave --user out');
+    history = inter.sequences[u];
+  }
+  const model = loaded.model;
+  if (query) model.assignQuery = await queryAssigner(tf, ctx.home, opts.dataset, loaded.sids.build);
+  const { list, stats, seconds } = await rankRequest(model, history, query, {
+    k: parseInteger(opts.k, '--k', 1),
+    beam: parseInteger(opts.beam, '--beam', 1),
+    pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
+  });
+  const rows = Array.from(list.items, (item, i) => ({
+    rank: i + 1,
+    id: inter.items[item].id,
+    score: list.scores[i],
+    title: inter.items[item].title,
+    category: inter.items[item].categories[0]?.join(' > ') ?? '',
+  }));
+  if (opts.json) {
+    console.log(JSON.stringify({ query, user: opts.user ?? null, historyLength: history.length, seconds, beamRowsScored: stats.beamRowsScored, items: rows }));
+  } else {
+    console.log(`${query ? `query "${query}"` : 'recommendation'} for ${opts.user ? `user ${opts.user} (${history.length} items of history)` : 'an anonymous user'}: ${seconds.toFixed(3)} s`);
+    for (const r of rows) console.log(`${String(r.rank).padStart(3)}. ${r.id}  ${r.score.toFixed(3)}  ${r.title ?? '(no title)'}  [${r.category}]`);
+  }
+  disposeParams(model.params);
+}
+
+export function registerSearch(program: Command): void {
+  withGenerateOptions(
+    program
+      .command('search')
+      .description('generative search: the trained model writes the SIDs of the items for a query (and the user\'s history)')
+      .argument('<query>', 'search text')
+      .option('--user <id>', 'user whose history personalises the results'),
+  ).action(async (query: string, opts: GenerateCliOptions, cmd: Command) => runGenerate(cmd, opts, query));
+}

@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { badInput } from '../../errors.js';
+import { disposeParams } from '../../model/params.js';
+import { loadSids } from '../../sids/pipeline.js';
+import { STAGES } from '../../tasks/examples.js';
+import { join } from 'node:path';
+import { denseSids, generativeDir, generativeRecipe, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
+import { initTensorRuntime, type TensorBackend } from '../../tensor/runtime.js';
+import { cliContext, type GlobalOptions } from '../context.js';
+import { collect, interactionsOf, parseInteger } from './eval.js';
+
+interface TrainCliOptions {
+  dataset: string;
+  name: string;
+  profile?: string;
+  sids?: string;
+  schedule?: string;
+  set: string[];
+  workers: string;
+  resume?: boolean;
+  stage1: boolean;
+  stage2: boolean;
+  history: boolean;
+  backend?: string;
+  out?: string;
+}
+
+/** Parses `key=value` settings (repeatable `--set`). */
+export function parseKeyValues(settings: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of settings) {
+    const m = /^([\w.]+)=(.*)$/.exec(s.trim());
+    if (!m) throw badInput(`--set expects key=value (e.g. dModel=128 or mix.item2next=0.5); got "${s}"`);
+    out[m[1]] = m[2];
+  }
+  return out;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description(
+      'train the generative retriever (encoder-decoder writing item SIDs) on the training view: stage 1 semantic alignment, stage 2 co-occurrence, stage 3 personalisation; early-stopped on the validation split',
+    )
+    .option('--dataset <name>', 'dataset in the store', 'beauty')
+    .option('--name <name>', 'model name: the folder <home>/<dataset>/generative/<name>', 'default')
+    .option('--profile <p>', 'model size: tiny (tests), small (demo), base (benchmarks)')
+    .option('--sids <build>', 'SID build to generate (`gensearch sids build --name`)')
+    .option('--schedule <s>', 'mixed (all stages in one run) or sequential (stage 1, 2, then 3)')
+    .option('--set <key=value>', 'override a recipe setting, repeatable (dModel=128, epochs=10, mix.item2next=0.5, ...)', collect, [])
+    .option('--no-stage1', 'ablation: no stage-1 (semantic alignment) samples')
+    .option('--no-stage2', 'ablation: no stage-2 (co-occurrence) samples')
+    .option('--no-history', 'ablation: prompts carry no user history')
+    .option('--workers <n>', 'data-parallel worker threads (0 = main thread)', '2')
+    .option('--backend <b>', 'tensor backend: wasm (default) or tensorflow (needs @tensorflow/tfjs-node)')
+    .option('--resume', 'continue from the newest checkpoints in the model folder')
+    .option('--out <dir>', 'model folder (overrides --name)')
+    .action(async (opts: TrainCliOptions, cmd: Command) => {
+      const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
+      const settings = parseKeyValues(opts.set);
+      if (opts.profile) settings.profile = opts.profile;
+      if (opts.sids) settings.sids = opts.sids;
+      if (opts.schedule) settings.schedule = opts.schedule;
+      if (!opts.history) settings.useHistory = 'false';
+      for (const [stage, on] of [
+        [1, opts.stage1],
+        [2, opts.stage2],
+      ] as const) {
+        if (!on) for (const kind of STAGES[stage]) settings[`mix.${kind}`] = '0';
+      }
+      const recipe = generativeRecipe(settings);
+      const backend = opts.backend as TensorBackend | undefined;
+      if (backend && backend !== 'wasm' && backend !== 'tensorflow') throw badInput(`--backend expects wasm or tensorflow; got "${opts.backend}"`);
+      await initTensorRuntime({ backend });
+      const inter = interactionsOf(ctx, opts.dataset);
+      const store = ctx.openStore();
+      let sids: ReturnType<typeof denseSids>;
+      try {
+        const { index } = loadSids(store, ctx.home, opts.dataset, recipe.sids);
+        sids = denseSids(recipe.sids, index.layout, index, inter.items.map((it) => it.id));
+      } finally {
+        store.close();
+      }
+      const dir = opts.out ?? generativeDir(ctx.home, opts.dataset, opts.name);
+      const { model, summary } = await trainGenerative(inter, sids, {
+        dir,
+        recipe,
+        resume: opts.resume,
+        workers: parseInteger(opts.workers, '--workers'),
+        backend,
+      });
+      disposeParams(model.params);
+      for (const p of summary.phases) {
+        const best = p.best ? Object.entries(p.best).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ') : '';
+        console.log(
+          `${p.name}: ${p.samples} samples, ${p.epochs} epochs, ${p.steps} steps, ${p.trainSeconds.toFixed(0)} s, ${p.examplesPerSecond.toFixed(0)} ex/s, ${p.gflops.toFixed(2)} GFLOP/s${best ? ` | best ${best}` : ''}`,
+        );
+      }
+      console.log(
+        `${summary.parameters} parameters; matmul peak ${summary.matmulGflops.toFixed(1)} GFLOP/s x ${summary.threads} thread(s), MFU ${(100 * summary.mfu).toFixed(1)}%; trained ${summary.trainSeconds.toFixed(0)} s`,
+      );
+      console.log(dir);
+      console.log(join(dir, TRAINING_REPORT));
+    });
+}

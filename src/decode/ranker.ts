@@ -1,0 +1,115 @@
+import { badInput } from '../errors.js';
+import type { EvalCase, Protocol, RankedList, TopKRanker, TrainData } from '../eval/types.js';
+import type { GenerativeConfig, GenerativeParams } from '../model/generative.js';
+import { disposeParams } from '../model/params.js';
+import type { BpeTokenizer } from '../model/tokenizer.js';
+import type { SidTrie } from '../sids/trie.js';
+import type { PackContext, Prompt } from '../tasks/prompt.js';
+import type { BeamSearchStats } from './beam-search.js';
+import { generateItems } from './generate.js';
+
+/** A trained generative retriever with everything needed to turn requests into prompts. */
+export interface GenerativeModel {
+  params: GenerativeParams;
+  cfg: GenerativeConfig;
+  tokenizer: BpeTokenizer;
+  pack: PackContext;
+  /** Valid item SIDs; leaves list dense item indices in collision-rank order. */
+  trie: SidTrie;
+  /** SID tokens of the queries the model was trained with. */
+  querySids: ReadonlyMap<string, Int32Array>;
+  /** SID tokens of a query not in `querySids` (text encoder + SID codebooks), when available. */
+  assignQuery?: (text: string) => Int32Array | null;
+  useQuerySid: boolean;
+  useHistory: boolean;
+}
+
+const NONE: Int32Array = new Int32Array(0);
+
+/** The personalised prompt of a request: query (may be empty: recommendation) and history. */
+export function requestPrompt(model: GenerativeModel, history: Int32Array, query: string | null): Prompt {
+  const text = query?.trim() ?? '';
+  let sid: Int32Array = NONE;
+  if (text && model.useQuerySid) sid = model.querySids.get(text) ?? model.assignQuery?.(text) ?? NONE;
+  return {
+    task: 'personal',
+    text: text ? model.tokenizer.encode(text, model.cfg.maxPromptText) : NONE,
+    sid,
+    history: model.useHistory ? history : NONE,
+  };
+}
+
+export interface RankerOptions {
+  beam: number;
+  /** Dynamic pruning margin (nats); Infinity = off. */
+  pruneMargin?: number;
+  maxRows?: number;
+}
+
+/**
+ * The generative retriever as a harness system (`TopKRanker`): each case becomes a prompt, beam
+ * search generates SIDs, SIDs become items. `load` gives the model trained on the training
+ * view (it is called once per fit). Lists hold at most `beam` SIDs' items, so the beam bounds
+ * how deep the ranking goes.
+ */
+export class GenerativeRanker implements TopKRanker {
+  readonly name: string;
+  readonly protocols: readonly Protocol[] = ['rec', 'search'];
+  readonly batchSize: number;
+  private model?: GenerativeModel;
+  /** Decoding work of every rankBatch since fit (pruning reports). */
+  readonly stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
+
+  constructor(
+    private readonly load: (train: TrainData) => Promise<GenerativeModel> | GenerativeModel,
+    private readonly options: RankerOptions,
+    name = 'generative',
+  ) {
+    if (!Number.isInteger(options.beam) || options.beam < 1) throw badInput(`beam must be a positive integer; got ${options.beam}`);
+    this.name = name;
+    this.batchSize = Math.max(1, Math.floor((options.maxRows ?? 4096) / options.beam));
+  }
+
+  params(): Record<string, unknown> {
+    return { beam: this.options.beam, pruneMargin: this.options.pruneMargin ?? null };
+  }
+
+  async fit(train: TrainData): Promise<void> {
+    this.model = await this.load(train);
+    if (this.model.cfg.nItems !== train.nItems) {
+      throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
+    }
+  }
+
+  async rankBatch(cases: readonly EvalCase[], k: number): Promise<RankedList[]> {
+    const model = this.model;
+    if (!model) throw badInput('generative: fit() must run before rankBatch()');
+    const prompts = cases.map((c) => requestPrompt(model, c.history, c.query));
+    const { lists, stats } = await generateItems(model, model.pack, model.trie, prompts, {
+      beam: this.options.beam,
+      k,
+      pruneMargin: this.options.pruneMargin,
+      maxRows: this.options.maxRows,
+    });
+    this.stats.beamRowsScored += stats.beamRowsScored;
+    this.stats.pruned += stats.pruned;
+    return lists;
+  }
+
+  dispose(): void {
+    if (this.model) disposeParams(this.model.params);
+    this.model = undefined;
+  }
+}
+
+/** One live request (CLI, server): the top `k` items for a history and an optional query. */
+export async function rankRequest(
+  model: GenerativeModel,
+  history: Int32Array,
+  query: string | null,
+  options: RankerOptions & { k: number },
+): Promise<{ list: RankedList; stats: BeamSearchStats; seconds: number }> {
+  const start = performance.now();
+  const { lists, stats } = await generateItems(model, model.pack, model.trie, [requestPrompt(model, history, query)], options);
+  return { list: lists[0], stats, seconds: (performance.now() - start) / 1000 };
+}

@@ -1,0 +1,597 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { trainingFingerprint } from '../baselines/sasrec.js';
+import type { GenerativeModel } from '../decode/ranker.js';
+import { GenerativeRanker } from '../decode/ranker.js';
+import { readJsonFile, writeJsonFile } from '../encoders/embfile.js';
+import { itemText } from '../encoders/text.js';
+import { badInput, GensearchError } from '../errors.js';
+import { evaluateSystem } from '../eval/evaluate.js';
+import { buildEvalData } from '../eval/protocol.js';
+import type { EvalCase, TrainData } from '../eval/types.js';
+import { configHash, type ProfileName, type TransformerConfig } from '../model/config.js';
+import { type GenerativeConfig, type GenerativeParams, generativeConfig, generativeObjective, initGenerative } from '../model/generative.js';
+import { countParams, disposeParams, type Params } from '../model/params.js';
+import { type BpeData, BpeTokenizer } from '../model/tokenizer.js';
+import type { SidLayout } from '../sids/layout.js';
+import { SidTrie } from '../sids/trie.js';
+import type { Interactions } from '../store/interactions.js';
+import { ADAM_DEFAULTS } from '../tensor/adam.js';
+import type { Objective, ObjectiveSpec } from '../tensor/objective.js';
+import type { Rng } from '../tensor/rng.js';
+import type { TensorBackend } from '../tensor/runtime.js';
+import { type LrSchedule, loadTrainedParams, readMetrics, type TrainResult, train as runTrainer } from '../tensor/trainer.js';
+import { trainingReportHtml } from './curves.js';
+import { buildSamples, queryList, SAMPLE_KINDS, type SampleKind, type SampleMix, STAGES } from './examples.js';
+import { packContext } from './prompt.js';
+
+/**
+ * Training the generative retriever on a dataset: tokenizer, stage samples, the shared trainer
+ * (checkpoints, resume, validation with early stopping, data-parallel workers), and the model
+ * folder that `loadGenerative` reads back. Everything that defines a run is the recipe (plain
+ * data); the folder refuses to resume under another recipe.
+ */
+export interface GenerativeRecipe {
+  profile: ProfileName;
+  /** Overrides of the profile (0 or absent = the profile's value). */
+  dModel: number;
+  nLayers: number;
+  decoderLayers: number;
+  nHeads: number;
+  dropout: number;
+  /** Add a learned per-item vector to each history item's SID-sum vector. */
+  itemEmbedding: boolean;
+  maxHistory: number;
+  /** Target size of the BPE vocabulary. */
+  textVocab: number;
+  /** SID build in the store (`gensearch sids build --name`). */
+  sids: string;
+  useQuerySid: boolean;
+  useHistory: boolean;
+  /** 'mixed': one run over every stage's samples; 'sequential': stage 1, then 2, then 3. */
+  schedule: 'mixed' | 'sequential';
+  /** Share of each sample kind used (see src/tasks/examples.ts). */
+  mix: Record<SampleKind, number>;
+  /** Sequential: epochs of stage 1 and stage 2. */
+  stageEpochs: [number, number];
+  /** Most epochs of the validated run (mixed: the whole run; sequential: stage 3). */
+  epochs: number;
+  patience: number;
+  batchSize: number;
+  lr: number;
+  lrSchedule: LrSchedule;
+  warmupSteps: number;
+  weightDecay: number;
+  seed: number;
+  /** Validation cases per protocol (evenly spaced over the validation users), and their beam. */
+  validCases: number;
+  validBeam: number;
+}
+
+export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
+  profile: 'small',
+  dModel: 0,
+  nLayers: 0,
+  decoderLayers: 0,
+  nHeads: 0,
+  dropout: -1,
+  itemEmbedding: false,
+  maxHistory: 20,
+  textVocab: 2000,
+  sids: 'default',
+  useQuerySid: true,
+  useHistory: true,
+  schedule: 'mixed',
+  mix: { item2sid: 1, sid2cat: 1, query2qsid: 1, query2item: 1, item2query: 0, item2next: 0.25, search: 1, rec: 1 },
+  stageEpochs: [2, 2],
+  epochs: 20,
+  patience: 3,
+  batchSize: 128,
+  lr: 2e-3,
+  lrSchedule: 'constant',
+  warmupSteps: 100,
+  weightDecay: 0,
+  seed: 1,
+  validCases: 1000,
+  validBeam: 20,
+};
+
+/** Folder of a trained generative model: <home>/<dataset>/generative/<name>. */
+export function generativeDir(home: string, dataset: string, name = 'default'): string {
+  return join(home, dataset, 'generative', name);
+}
+
+/** A SID table in the dataset's dense item order, as training and decoding read it. */
+export interface DenseSids {
+  /** SID build it came from. */
+  build: string;
+  layout: SidLayout;
+  /** nItems x W global SID tokens (codes + position offsets), row = dense item index. */
+  itemTokens: Int32Array;
+  /** Query text -> SID tokens. */
+  queries: Map<string, Int32Array>;
+}
+
+/** The SID sizes of each position: RQ levels, then the OPQ sub-codebooks. */
+export function sidSizes(layout: SidLayout): number[] {
+  return [...layout.levels, ...Array<number>(layout.opq?.subspaces ?? 0).fill(layout.opq?.k ?? 0)];
+}
+
+/** Reorders a SID table keyed by item id into the dense order of `itemIds`. */
+export function denseSids(
+  build: string,
+  layout: SidLayout,
+  table: { rowOf: ReadonlyMap<string, number>; tokens: Int32Array; queries: Map<string, Int32Array> },
+  itemIds: readonly string[],
+): DenseSids {
+  const w = sidSizes(layout).length;
+  const itemTokens = new Int32Array(itemIds.length * w);
+  const missing: string[] = [];
+  itemIds.forEach((id, i) => {
+    const row = table.rowOf.get(id);
+    if (row === undefined) missing.push(id);
+    else itemTokens.set(table.tokens.subarray(row * w, (row + 1) * w), i * w);
+  });
+  if (missing.length > 0) {
+    throw badInput(
+      `SID build "${build}" has no SID for ${missing.length} items (e.g. "${missing.slice(0, 3).join('", "')}"); run \`gensearch sids assign\` or rebuild the SIDs`,
+    );
+  }
+  return { build, layout, itemTokens, queries: table.queries };
+}
+
+/** A recipe from the defaults and `key=value` settings (numbers, booleans, mix.<kind>, names). */
+export function generativeRecipe(settings: Readonly<Record<string, string>> = {}): GenerativeRecipe {
+  const r: GenerativeRecipe = { ...GENERATIVE_DEFAULTS, mix: { ...GENERATIVE_DEFAULTS.mix }, stageEpochs: [...GENERATIVE_DEFAULTS.stageEpochs] };
+  for (const [key, text] of Object.entries(settings)) {
+    if (key.startsWith('mix.')) {
+      const kind = key.slice(4) as SampleKind;
+      if (!SAMPLE_KINDS.includes(kind)) throw badInput(`unknown sample kind "${kind}" in ${key}; kinds: ${SAMPLE_KINDS.join(', ')}`);
+      r.mix[kind] = share(text, key);
+      continue;
+    }
+    if (!(key in r)) throw badInput(`unknown generative setting "${key}"; settings: ${Object.keys(r).join(', ')}, mix.<kind>`);
+    const current = (r as unknown as Record<string, unknown>)[key];
+    let value: unknown;
+    if (key === 'stageEpochs') {
+      const parts = text.split(',').map((s) => Number(s));
+      if (parts.length !== 2 || parts.some((n) => !Number.isInteger(n) || n < 0)) throw badInput(`stageEpochs expects two integers "e1,e2"; got "${text}"`);
+      value = parts;
+    } else if (typeof current === 'number') {
+      value = Number(text);
+      if (!Number.isFinite(value as number)) throw badInput(`${key} expects a number; got "${text}"`);
+    } else if (typeof current === 'boolean') {
+      if (text !== 'true' && text !== 'false') throw badInput(`${key} expects true or false; got "${text}"`);
+      value = text === 'true';
+    } else {
+      value = text;
+    }
+    (r as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (!['tiny', 'small', 'base'].includes(r.profile)) throw badInput(`profile expects tiny, small or base; got "${r.profile}"`);
+  if (r.schedule !== 'mixed' && r.schedule !== 'sequential') throw badInput(`schedule expects mixed or sequential; got "${r.schedule}"`);
+  if (!['constant', 'linear', 'cosine'].includes(r.lrSchedule)) throw badInput(`lrSchedule expects constant, linear or cosine; got "${r.lrSchedule}"`);
+  return r;
+}
+
+function share(text: string, key: string): number {
+  const x = Number(text);
+  if (!(x >= 0 && x <= 1)) throw badInput(`${key} expects a share in [0, 1]; got "${text}"`);
+  return x;
+}
+
+/** The model config a recipe gives on data of these sizes. */
+export function recipeConfig(recipe: GenerativeRecipe, sizes: { textVocab: number; sidSizes: number[]; nItems: number }): GenerativeConfig {
+  const overrides: Partial<TransformerConfig> = {};
+  if (recipe.dModel > 0) overrides.dModel = recipe.dModel;
+  if (recipe.nLayers > 0) overrides.nLayers = recipe.nLayers;
+  if (recipe.nHeads > 0) overrides.nHeads = recipe.nHeads;
+  if (recipe.dModel > 0) overrides.dFF = 4 * recipe.dModel;
+  if (recipe.dropout >= 0) {
+    overrides.dropout = recipe.dropout;
+    overrides.attnDropout = recipe.dropout;
+  }
+  return generativeConfig({
+    profile: recipe.profile,
+    overrides,
+    decoderLayers: recipe.decoderLayers > 0 ? recipe.decoderLayers : undefined,
+    textVocab: sizes.textVocab,
+    sidSizes: sizes.sidSizes,
+    nItems: sizes.nItems,
+    itemEmbedding: recipe.itemEmbedding,
+    maxHistory: recipe.maxHistory,
+  });
+}
+
+/** Objective of one training phase: the model's, starting from an earlier phase's parameters. */
+export interface PhaseObjectiveConfig {
+  model: GenerativeConfig;
+  /** Trainer folder whose "best" checkpoint initialises this phase; null = random init. */
+  initFrom: string | null;
+}
+
+export function generativePhaseObjective(config: PhaseObjectiveConfig): Objective<GenerativeParams> {
+  const base = generativeObjective(config.model);
+  return {
+    ...base,
+    init: (rng: Rng) =>
+      config.initFrom ? (loadTrainedParams(base as Objective, config.initFrom).params as GenerativeParams) : initGenerative(config.model, rng),
+  };
+}
+
+function phaseSpec(config: PhaseObjectiveConfig): ObjectiveSpec {
+  return { module: import.meta.url, factory: 'generativePhaseObjective', config };
+}
+
+/** What one training phase did, for the summary and docs/RESULTS.md. */
+export interface PhaseSummary {
+  name: string;
+  kinds: Partial<Record<SampleKind, number>>;
+  samples: number;
+  epochs: number;
+  steps: number;
+  stoppedEarly: boolean;
+  /** Seconds of training (all runs of this phase, resumed ones included) and of this process. */
+  trainSeconds: number;
+  seconds: number;
+  examplesPerSecond: number;
+  /** Matmul FLOPs per second of forward + backward (3x the forward pass). */
+  gflops: number;
+  best: Record<string, number> | null;
+}
+
+export interface TrainingSummary {
+  dataset: string;
+  recipe: GenerativeRecipe;
+  config: GenerativeConfig;
+  parameters: number;
+  phases: PhaseSummary[];
+  /** Single-thread wasm matmul rate measured before training (512^3), GFLOP/s. */
+  matmulGflops: number;
+  /** Threads that computed gradients (workers, or 1). */
+  threads: number;
+  /** Achieved GFLOP/s over the peak of those threads. */
+  mfu: number;
+  trainSeconds: number;
+  finishedAt: string;
+}
+
+export interface TrainGenerativeOptions {
+  dir: string;
+  recipe: GenerativeRecipe;
+  resume?: boolean;
+  workers?: number;
+  backend?: TensorBackend;
+  log?: (message: string) => void;
+  /** Tests: checkpoint inside epochs and stop after this many steps per phase. */
+  checkpointEverySteps?: number;
+  maxSteps?: number;
+  /** Called after every optimizer step (tests slow a run down with it to kill it mid-way). */
+  onStep?: () => void | Promise<void>;
+}
+
+const BUNDLE = 'generative.json';
+const TOKENIZER = 'tokenizer.json';
+const SID_TABLE = 'sid-table.json';
+const FORMAT = 'gensearch-generative';
+/** Loss and validation curves of every phase (HTML with inline SVG). */
+export const TRAINING_REPORT = 'training.html';
+
+interface BundleFile {
+  format: typeof FORMAT;
+  dataset: string;
+  recipe: GenerativeRecipe;
+  config: GenerativeConfig;
+  sids: { build: string; layout: SidLayout };
+  /** Trainer folders in order; the last one's "best" checkpoint is the model. */
+  phases: string[];
+  summary?: TrainingSummary;
+}
+
+interface SidTableFile {
+  width: number;
+  itemTokens: number[];
+  queries: [string, number[]][];
+}
+
+/**
+ * Trains the generative retriever on the training view of `inter` (each user's sequence minus
+ * its last two items) with SIDs `sids`, validating on the 'valid' split of both protocols.
+ * Returns the trained model and the summary (also written into the folder).
+ */
+export async function trainGenerative(
+  inter: Interactions,
+  sids: DenseSids,
+  options: TrainGenerativeOptions,
+): Promise<{ model: GenerativeModel; summary: TrainingSummary }> {
+  const { recipe, dir } = options;
+  const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const { train, cases: recCases } = buildEvalData(inter, 'rec', 'valid');
+  const searchCases = buildEvalData(inter, 'search', 'valid').cases;
+  const queries = queryList(train);
+  const tokenizer = BpeTokenizer.train([...train.items.map(itemText), ...queries], { vocabSize: recipe.textVocab });
+  const cfg = recipeConfig(recipe, { textVocab: tokenizer.size, sidSizes: sidSizes(sids.layout), nItems: train.nItems });
+  const phases = trainingPhases(recipe);
+  const bundle: BundleFile = { format: FORMAT, dataset: inter.dataset, recipe, config: cfg, sids: { build: sids.build, layout: sids.layout }, phases: phases.map((p) => p.name) };
+  mkdirSync(dir, { recursive: true });
+  const bundlePath = join(dir, BUNDLE);
+  if (options.resume && existsSync(bundlePath)) {
+    const old = readJsonFile(bundlePath, 'generative model') as BundleFile;
+    if (configHash(old.recipe) !== configHash(recipe) || configHash(old.config) !== configHash(cfg)) {
+      throw new GensearchError('CONFLICT', `${dir} holds a model trained with another recipe; resume with the same settings, or train into another --name`);
+    }
+  }
+  writeJsonFile(bundlePath, bundle);
+  writeJsonFile(join(dir, TOKENIZER), tokenizer.data);
+  writeSidTable(join(dir, SID_TABLE), sids);
+
+  const pack = packContext(cfg, sids.itemTokens);
+  const trie = new SidTrie(sids.itemTokens, cfg.sidSizes.length);
+  const modelOf = (params: GenerativeParams): GenerativeModel => ({
+    params,
+    cfg,
+    tokenizer,
+    pack,
+    trie,
+    querySids: sids.queries,
+    useQuerySid: recipe.useQuerySid,
+    useHistory: recipe.useHistory,
+  });
+  const validRec = spaced(recCases, recipe.validCases);
+  const validSearch = spaced(searchCases, recipe.validCases);
+  const validate = (params: Params) => validationMetrics(modelOf(params as GenerativeParams), train, validRec, validSearch, recipe.validBeam);
+  const identity = {
+    dataset: inter.dataset,
+    fingerprint: trainingFingerprint(train),
+    sids: createHash('sha256').update(new Uint8Array(sids.itemTokens.buffer, sids.itemTokens.byteOffset, sids.itemTokens.byteLength)).digest('hex').slice(0, 16),
+  };
+
+  const matmulGflops = measureMatmulGflops();
+  const summaries: PhaseSummary[] = [];
+  let initFrom: string | null = null;
+  let result: TrainResult | undefined;
+  for (const phase of phases) {
+    const data = buildSamples(
+      { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer, pack, useQuerySid: recipe.useQuerySid, useHistory: recipe.useHistory },
+      phase.mix,
+      recipe.seed,
+    );
+    const outDir = join(dir, phase.name);
+    log(`${phase.name}: ${data.size} samples (${Object.entries(data.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`);
+    if (result) disposeParams(result.params);
+    const phaseConfig: PhaseObjectiveConfig = { model: cfg, initFrom };
+    result = await runTrainer({
+      spec: phaseSpec(phaseConfig),
+      data,
+      config: {
+        epochs: phase.epochs,
+        batchSize: recipe.batchSize,
+        lr: recipe.lr,
+        warmupSteps: recipe.warmupSteps,
+        schedule: recipe.lrSchedule,
+        adam: { ...ADAM_DEFAULTS, weightDecay: recipe.weightDecay },
+        seed: recipe.seed,
+        patience: phase.validated ? recipe.patience : 0,
+        bucketByLength: true,
+      },
+      outDir,
+      resume: options.resume,
+      validate: phase.validated ? validate : undefined,
+      monitor: phase.validated ? 'score' : undefined,
+      workers: options.workers,
+      backend: options.backend,
+      identity: { ...identity, phase: phase.name, mix: phase.mix },
+      checkpointEverySteps: options.checkpointEverySteps,
+      maxSteps: options.maxSteps,
+      onStep: options.onStep,
+      log,
+    });
+    const flopsPerExample = sampleFlops(data, cfg, recipe.batchSize);
+    summaries.push({
+      name: phase.name,
+      kinds: Object.fromEntries(Object.entries(data.counts).filter(([, n]) => n > 0)),
+      samples: data.size,
+      epochs: result.state.epoch,
+      steps: result.state.step,
+      stoppedEarly: result.stoppedEarly,
+      trainSeconds: result.state.trainSeconds,
+      seconds: result.seconds,
+      examplesPerSecond: result.seconds > 0 ? result.examples / result.seconds : 0,
+      gflops: result.seconds > 0 ? (3 * flopsPerExample * result.examples) / result.seconds / 1e9 : 0,
+      best: result.state.best?.metrics ?? null,
+    });
+    initFrom = outDir;
+  }
+  const params = result!.params as GenerativeParams;
+  const threads = Math.max(1, options.workers ?? 0);
+  const timed = summaries.filter((s) => s.seconds > 0);
+  const gflops = timed.length ? timed.reduce((a, s) => a + s.gflops * s.seconds, 0) / timed.reduce((a, s) => a + s.seconds, 0) : 0;
+  const summary: TrainingSummary = {
+    dataset: inter.dataset,
+    recipe,
+    config: cfg,
+    parameters: countParams(params),
+    phases: summaries,
+    matmulGflops,
+    threads,
+    mfu: gflops / (matmulGflops * threads),
+    trainSeconds: summaries.reduce((a, s) => a + s.trainSeconds, 0),
+    finishedAt: new Date().toISOString(),
+  };
+  writeJsonFile(bundlePath, { ...bundle, summary });
+  writeFileSync(join(dir, TRAINING_REPORT), trainingReportHtml(`generative retriever on ${inter.dataset}`, trainingCurves(dir), summary));
+  return { model: modelOf(params), summary };
+}
+
+interface Phase {
+  name: string;
+  mix: SampleMix;
+  epochs: number;
+  validated: boolean;
+}
+
+/** Mixed: one validated run over every kind; sequential: stage 1, stage 2 (fixed epochs), stage 3 (validated). Empty stages are skipped. */
+export function trainingPhases(recipe: GenerativeRecipe): Phase[] {
+  const only = (stage: 1 | 2 | 3): SampleMix => Object.fromEntries(STAGES[stage].map((k) => [k, recipe.mix[k]]));
+  const used = (mix: SampleMix) => Object.values(mix).some((x) => (x ?? 0) > 0);
+  if (recipe.schedule === 'mixed') return [{ name: 'mixed', mix: recipe.mix, epochs: recipe.epochs, validated: true }];
+  const phases: Phase[] = [
+    { name: 'stage-1', mix: only(1), epochs: recipe.stageEpochs[0], validated: false },
+    { name: 'stage-2', mix: only(2), epochs: recipe.stageEpochs[1], validated: false },
+    { name: 'stage-3', mix: only(3), epochs: recipe.epochs, validated: true },
+  ];
+  return phases.filter((p) => used(p.mix) && p.epochs > 0);
+}
+
+/** Up to n cases evenly spaced over the list (a fixed, deterministic validation sample). */
+function spaced<T>(list: readonly T[], n: number): T[] {
+  if (list.length <= n) return [...list];
+  return Array.from({ length: n }, (_, i) => list[Math.floor((i * list.length) / n)]);
+}
+
+/**
+ * Validation during training: Recall@10 and NDCG@10 (history kept) on the rec and search
+ * samples, and their mean NDCG@10 as `score` (the monitored metric).
+ */
+async function validationMetrics(
+  model: GenerativeModel,
+  train: TrainData,
+  rec: readonly EvalCase[],
+  search: readonly EvalCase[],
+  beam: number,
+): Promise<Record<string, number>> {
+  const ranker = new GenerativeRanker(() => model, { beam });
+  await ranker.fit(train);
+  const out: Record<string, number> = {};
+  const scores: number[] = [];
+  for (const [protocol, cases] of [
+    ['rec', rec],
+    ['search', search],
+  ] as const) {
+    if (cases.length === 0) continue;
+    const r = await evaluateSystem(ranker, cases, { nItems: train.nItems, ks: [10], excludeHistory: 'no', label: `validate ${protocol}` });
+    const m = r.variants[0].means;
+    out[`${protocol}:recall@10`] = m['recall@10'];
+    out[`${protocol}:ndcg@10`] = m['ndcg@10'];
+    scores.push(m['ndcg@10']);
+  }
+  out.score = scores.reduce((a, b) => a + b, 0) / Math.max(1, scores.length);
+  return out;
+}
+
+/** Mean training-forward FLOPs per sample over a few batches of `data`. */
+function sampleFlops(data: ReturnType<typeof buildSamples>, cfg: GenerativeConfig, batchSize: number): number {
+  const objective = generativeObjective(cfg);
+  let flops = 0;
+  let n = 0;
+  const stride = Math.max(1, Math.floor(data.size / (8 * batchSize)));
+  for (let b = 0; b < 8 && b * batchSize * stride < data.size; b++) {
+    const ids = Int32Array.from({ length: Math.min(batchSize, data.size) }, (_, i) => (b * batchSize * stride + i * stride) % data.size);
+    flops += objective.forwardFlops!(data.collate(ids));
+    n += ids.length;
+  }
+  return n > 0 ? flops / n : 0;
+}
+
+/** Single-thread matmul rate of the current backend (a 512^3 product, best of 5), GFLOP/s. */
+export function measureMatmulGflops(size = 512): number {
+  const a = tf.randomNormal([size, size], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([size, size], 0, 1, 'float32', 2);
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    const c = tf.matMul(a, b);
+    c.dataSync();
+    const dt = performance.now() - t0;
+    c.dispose();
+    if (i > 0) best = Math.min(best, dt); // the first call warms up
+  }
+  a.dispose();
+  b.dispose();
+  return (2 * size ** 3) / (best / 1000) / 1e9;
+}
+
+function writeSidTable(path: string, sids: DenseSids): void {
+  const file: SidTableFile = {
+    width: sidSizes(sids.layout).length,
+    itemTokens: Array.from(sids.itemTokens),
+    queries: [...sids.queries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([q, t]) => [q, Array.from(t)]),
+  };
+  writeJsonFile(path, file);
+}
+
+/** What `loadGenerative` returns: the model plus what it was trained with. */
+export interface LoadedGenerative {
+  model: GenerativeModel;
+  dataset: string;
+  recipe: GenerativeRecipe;
+  sids: { build: string; layout: SidLayout };
+  summary: TrainingSummary | null;
+  /** Trainer folder of the final phase (metrics.jsonl: loss and validation curves). */
+  finalPhaseDir: string;
+}
+
+/** Reads a trained model folder (its final phase's best checkpoint). */
+export function loadGenerative(dir: string): LoadedGenerative {
+  const bundle = readJsonFile(join(dir, BUNDLE), 'generative model') as BundleFile;
+  if (bundle?.format !== FORMAT) throw badInput(`${join(dir, BUNDLE)} is not a generative model folder (expected "format": "${FORMAT}")`);
+  const tokenizer = new BpeTokenizer(readJsonFile(join(dir, TOKENIZER), 'tokenizer') as BpeData);
+  const table = readJsonFile(join(dir, SID_TABLE), 'SID table') as SidTableFile;
+  const cfg = bundle.config;
+  const itemTokens = Int32Array.from(table.itemTokens);
+  if (itemTokens.length !== cfg.nItems * cfg.sidSizes.length) {
+    throw badInput(`${join(dir, SID_TABLE)} holds ${itemTokens.length} tokens; the model expects ${cfg.nItems} items x ${cfg.sidSizes.length}`);
+  }
+  const finalPhaseDir = join(dir, bundle.phases[bundle.phases.length - 1]);
+  const { params } = loadTrainedParams(generativeObjective(cfg) as Objective, finalPhaseDir);
+  return {
+    model: {
+      params: params as GenerativeParams,
+      cfg,
+      tokenizer,
+      pack: packContext(cfg, itemTokens),
+      trie: new SidTrie(itemTokens, cfg.sidSizes.length),
+      querySids: new Map(table.queries.map(([q, t]) => [q, Int32Array.from(t)])),
+      useQuerySid: bundle.recipe.useQuerySid,
+      useHistory: bundle.recipe.useHistory,
+    },
+    dataset: bundle.dataset,
+    recipe: bundle.recipe,
+    sids: bundle.sids,
+    summary: bundle.summary ?? null,
+    finalPhaseDir,
+  };
+}
+
+/** The loss / validation curves of every phase, for reports. */
+export function trainingCurves(dir: string): { phase: string; lines: Record<string, unknown>[] }[] {
+  const bundle = readJsonFile(join(dir, BUNDLE), 'generative model') as BundleFile;
+  return bundle.phases.map((phase) => ({ phase, lines: readMetrics(join(dir, phase)) }));
+}
+
+/** Knobs of the generative system in the eval registry (`--set generative.beam=100`). */
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY };
+
+/**
+ * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
+ * saved for the dataset (name "default") and checks that model was trained on the same
+ * training view.
+ */
+export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_SYSTEM_DEFAULTS> = {}, name = 'default'): GenerativeRanker {
+  const k = { ...GENERATIVE_SYSTEM_DEFAULTS, ...knobs };
+  return new GenerativeRanker(
+    (train) => {
+      const dir = generativeDir(home, train.dataset, name);
+      if (!existsSync(join(dir, BUNDLE))) {
+        throw new GensearchError('NOT_FOUND', `no generative model "${name}" for dataset "${train.dataset}" in ${dir}: run \`gensearch train --dataset ${train.dataset}\` first`);
+      }
+      const loaded = loadGenerative(dir);
+      const trained = loaded.dataset;
+      if (trained !== train.dataset) throw new GensearchError('CONFLICT', `${dir} holds a model of dataset "${trained}", not "${train.dataset}"`);
+      return loaded.model;
+    },
+    { beam: k.beam, pruneMargin: k.pruneMargin },
+  );
+}

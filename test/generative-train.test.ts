@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { generateItems } from '../src/decode/generate.js';
+import { requestPrompt } from '../src/decode/ranker.js';
+import { buildEvalData } from '../src/eval/protocol.js';
+import { disposeParams } from '../src/model/params.js';
+import { BpeTokenizer } from '../src/model/tokenizer.js';
+import { buildSamples, STAGES } from '../src/tasks/examples.js';
+import { packContext } from '../src/tasks/prompt.js';
+import { generativeRecipe, loadGenerative, recipeConfig, TRAINING_REPORT, trainGenerative, trainingCurves, trainingPhases } from '../src/tasks/train.js';
+import { listStepCheckpoints } from '../src/tensor/checkpoint.js';
+import { initTensorRuntime } from '../src/tensor/runtime.js';
+import { plantedShop } from './generative-fixtures.js';
+import { tempDir } from './helpers.js';
+import { plantedSequences } from './sequence-fixtures.js';
+
+test('recipes: settings parse with clear errors; stage ablations drop their phase', () => {
+  const r = generativeRecipe({ dModel: '48', 'mix.item2next': '0.5', itemEmbedding: 'true', schedule: 'sequential', stageEpochs: '1,2' });
+  assert.equal(r.dModel, 48);
+  assert.equal(r.mix.item2next, 0.5);
+  assert.equal(r.itemEmbedding, true);
+  assert.deepEqual(
+    trainingPhases(r).map((p) => p.name),
+    ['stage-1', 'stage-2', 'stage-3'],
+  );
+  const noStage1 = generativeRecipe({ schedule: 'sequential', ...Object.fromEntries(STAGES[1].map((k) => [`mix.${k}`, '0'])) });
+  assert.deepEqual(
+    trainingPhases(noStage1).map((p) => p.name),
+    ['stage-2', 'stage-3'],
+  );
+  assert.throws(() => generativeRecipe({ dmodel: '3' }), /unknown generative setting "dmodel"/);
+  assert.throws(() => generativeRecipe({ 'mix.nope': '1' }), /unknown sample kind "nope"/);
+  assert.throws(() => generativeRecipe({ 'mix.rec': '2' }), /share in \[0, 1\]/);
+  assert.throws(() => generativeRecipe({ itemEmbedding: 'yes' }), /true or false/);
+});
+
+test('stage samples come from the training view only: sliding windows end at the item before each target', async () => {
+  await initTensorRuntime();
+  const { inter, sids } = plantedShop(30, 24);
+  const { successor } = plantedSequences(30, 24, 7, 5, 9);
+  const { train } = buildEvalData(inter, 'rec', 'valid');
+  const cfg = recipeConfig(generativeRecipe({ profile: 'tiny', maxHistory: '3' }), { textVocab: 20, sidSizes: [4, 8, 3], nItems: 24 });
+  const set = buildSamples(
+    {
+      train,
+      itemSids: sids.itemTokens,
+      querySids: sids.queries,
+      tokenizer: BpeTokenizer.train(['beauty lipstick'], { vocabSize: 20 }),
+      pack: packContext(cfg, sids.itemTokens),
+      useQuerySid: true,
+      useHistory: true,
+    },
+    { rec: 1, search: 1, item2sid: 1, item2next: 0.5 },
+    1,
+  );
+  const positions = train.sequences.reduce((n, s) => n + Math.max(0, s.length - 1), 0);
+  assert.equal(set.counts.rec, positions, 'one rec sample per training position after the first');
+  assert.equal(set.counts.search, positions);
+  assert.equal(set.counts.item2sid, 24);
+  assert.ok(set.counts.item2next > positions * 0.3 && set.counts.item2next < positions * 0.7, `item2next keeps about half: ${set.counts.item2next}`);
+  const sidOf = (item: number) => Array.from(sids.itemTokens.subarray(item * 3, item * 3 + 3));
+  let checked = 0;
+  for (let i = 0; i < set.size; i++) {
+    const s = set.sample(i);
+    if (s.kind !== 'rec' && s.kind !== 'search') continue;
+    const h = s.prompt.history;
+    assert.ok(h.length >= 1 && h.length <= 3, 'history capped at maxHistory');
+    assert.ok(s.target.kind === 'sid');
+    assert.deepEqual(Array.from(s.target.tokens), sidOf(successor[h[h.length - 1]]), 'the target follows the last history item');
+    assert.equal(s.prompt.text.length > 0, s.kind === 'search', 'only search prompts carry the query');
+    checked++;
+  }
+  assert.equal(checked, 2 * positions);
+  // The held-out items of a user never appear as that user's training targets: training stops 2 short.
+  assert.equal(positions, inter.sequences.reduce((n, s) => n + s.length - 3, 0));
+});
+
+test('training learns the planted rule; the saved model reloads and ranks identically', async (t) => {
+  await initTensorRuntime();
+  const { inter, sids } = plantedShop(160, 24);
+  const dir = tempDir(t);
+  const recipe = generativeRecipe({ profile: 'tiny', epochs: '6', patience: '0', batchSize: '64', lr: '0.01', warmupSteps: '5', textVocab: '40', validCases: '80', validBeam: '5', 'mix.item2next': '0' });
+  const { model, summary } = await trainGenerative(inter, sids, { dir, recipe, log: () => {} });
+  const phase = summary.phases[0];
+  assert.equal(phase.name, 'mixed');
+  const best = phase.best!;
+  // Chance is 10/24 ~ 0.42 for recall@10; the planted successor makes the next item certain.
+  assert.ok(best['rec:recall@10'] > 0.8, `rec recall@10 ${best['rec:recall@10']}`);
+  assert.ok(best['search:recall@10'] > 0.8, `search recall@10 ${best['search:recall@10']}`);
+  assert.ok(phase.examplesPerSecond > 0 && phase.gflops > 0 && summary.mfu > 0, 'throughput is reported');
+  const curves = trainingCurves(dir);
+  assert.ok(curves[0].lines.some((l) => l.type === 'epoch' && typeof l['rec:recall@10'] === 'number'), 'the metrics log has validation curves');
+
+  const loaded = loadGenerative(dir);
+  const { cases } = buildEvalData(inter, 'search', 'test');
+  const prompts = cases.slice(0, 20).map((c) => requestPrompt(model, c.history, c.query));
+  const a = await generateItems(model, model.pack, model.trie, prompts, { beam: 5, k: 5 });
+  const b = await generateItems(loaded.model, loaded.model.pack, loaded.model.trie, prompts, { beam: 5, k: 5 });
+  assert.deepEqual(
+    b.lists.map((l) => Array.from(l.items)),
+    a.lists.map((l) => Array.from(l.items)),
+  );
+  assert.ok(existsSync(join(dir, 'tokenizer.json')) && existsSync(join(dir, 'sid-table.json')));
+  const html = readFileSync(join(dir, TRAINING_REPORT), 'utf8');
+  assert.match(html, /<svg[^>]*aria-label="mixed: training loss"/);
+  assert.match(html, /<svg[^>]*aria-label="mixed: validation"/);
+  assert.ok((html.match(/<path /g) ?? []).length >= 3, 'loss and metric lines are drawn');
+  disposeParams(model.params);
+  disposeParams(loaded.model.params);
+});
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/train-generative.js', import.meta.url));
+
+function run(args: string[], pauseMs: number): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+  const child = spawn(process.execPath, [FIXTURE, ...args], { env: { ...process.env, STEP_PAUSE_MS: String(pauseMs) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  return { child, done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, out }))) };
+}
+
+test('a generative training killed in its second phase resumes and ends with the parameters of an uninterrupted run', async (t) => {
+  const dir = tempDir(t);
+  const first = run([dir], 60);
+  // Kill once the second phase (stage 3) has a checkpoint on disk.
+  for (let i = 0; i < 3000 && listStepCheckpoints(join(dir, 'stage-3')).length === 0; i++) await sleep(10);
+  first.child.kill('SIGKILL');
+  const killed = await first.done;
+  assert.equal(killed.code, null, `the first run finished before it could be killed: ${killed.out}`);
+  assert.ok(listStepCheckpoints(join(dir, 'stage-3')).length > 0, `no stage-3 checkpoint appeared: ${killed.out}`);
+
+  const resumed = await run([dir, '--resume'], 0).done;
+  assert.equal(resumed.code, 0, resumed.out);
+  const fresh = await run([tempDir(t)], 0).done;
+  assert.equal(fresh.code, 0, fresh.out);
+  const last = (out: string) => JSON.parse(out.trim().split('\n').pop()!) as { phases: { name: string; steps: number }[]; hash: string };
+  const r = last(resumed.out);
+  const f = last(fresh.out);
+  assert.deepEqual(r.phases, f.phases, 'same phases and step counts');
+  assert.equal(r.hash, f.hash, 'the resumed run ends with the parameters of an uninterrupted run');
+});
