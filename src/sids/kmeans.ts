@@ -53,68 +53,71 @@ export class BlockedRows {
    */
   nearest(centroids: Matrix, top = 1): { index: Int32Array; dist: Float32Array } {
     const tf = this.tf;
-    if (centroids.cols !== this.cols) {
-      throw badInput(`centroids have dimension ${centroids.cols}; the vectors have ${this.cols}`);
-    }
-    const k = centroids.rows;
-    top = Math.min(top, k);
+    top = Math.min(top, centroids.rows);
     const index = new Int32Array(this.rows * top);
     const dist = new Float32Array(this.rows * top);
-    // -2 C^T and ||c||^2 once per call; the transpose is explicit (transpose flags are slow on wasm).
-    const [ct, cn] = tf.tidy(() => {
-      const c = tf.tensor2d(centroids.data, [k, this.cols]);
-      return [tf.mul(tf.transpose(c), -2), tf.sum(tf.square(c), 1).reshape([1, k])];
-    });
-    try {
-      for (const b of this.blocks) {
-        const [iT, vT] = tf.tidy((): [Tensor, Tensor] => {
-          const s = tf.add(tf.matMul(b.x, ct as Tensor2D), cn);
-          if (top === 1) return [tf.argMin(s, 1), tf.min(s, 1)];
-          const t = tf.topk(tf.neg(s), top, true);
-          return [t.indices, tf.neg(t.values)];
-        });
-        const iv = iT.dataSync() as Int32Array;
-        const vv = vT.dataSync() as Float32Array;
-        iT.dispose();
-        vT.dispose();
-        const off = b.start * top;
-        index.set(iv, off);
-        for (let j = 0; j < vv.length; j++) {
-          const d = vv[j] + this.norms[b.start + Math.floor(j / top)];
-          dist[off + j] = Math.max(0, d);
-        }
-        this.flops += 2 * b.x.shape[0] * k * this.cols;
-      }
-    } finally {
-      ct.dispose();
-      cn.dispose();
-    }
+    this.scoreBlocks(
+      centroids,
+      (s) => {
+        if (top === 1) return [tf.argMin(s, 1), tf.min(s, 1)];
+        const t = tf.topk(tf.neg(s), top, true);
+        return [t.indices, tf.neg(t.values)];
+      },
+      (start, [iv, vv]) => {
+        index.set(iv, start * top);
+        this.addNorms(vv, start, top, dist);
+      },
+    );
     return { index, dist };
   }
 
   /** Full squared distances to a few centroids: rows x k, row-major (k small: seeding). */
   distances(centroids: Matrix): Float32Array {
+    const out = new Float32Array(this.rows * centroids.rows);
+    this.scoreBlocks(
+      centroids,
+      (s) => [s],
+      (start, [v]) => this.addNorms(v as Float32Array, start, centroids.rows, out),
+    );
+    return out;
+  }
+
+  /**
+   * Runs s = ||c||^2 - 2 X C^T block by block (-2 C^T and ||c||^2 once per call, the transpose
+   * explicit: transpose flags are slow on wasm), reduces each block on the tensor side and
+   * hands the reduced arrays to `take` with the block's first row.
+   */
+  private scoreBlocks(
+    centroids: Matrix,
+    reduce: (scores: Tensor2D) => Tensor[],
+    take: (start: number, values: (Int32Array | Float32Array)[]) => void,
+  ): void {
     const tf = this.tf;
+    if (centroids.cols !== this.cols) {
+      throw badInput(`centroids have dimension ${centroids.cols}; the vectors have ${this.cols}`);
+    }
     const k = centroids.rows;
-    const out = new Float32Array(this.rows * k);
-    const c = tf.tensor2d(centroids.data, [k, this.cols]);
-    const ct = tf.mul(tf.transpose(c), -2);
-    const cn = tf.sum(tf.square(c), 1).reshape([1, k]);
+    const [ct, cn] = tf.tidy(() => {
+      const c = tf.tensor2d(centroids.data, [k, this.cols]);
+      return [tf.mul(tf.transpose(c), -2) as Tensor2D, tf.sum(tf.square(c), 1).reshape([1, k])];
+    });
     try {
       for (const b of this.blocks) {
-        const s = tf.tidy(() => tf.add(tf.matMul(b.x, ct as Tensor2D), cn));
-        const v = s.dataSync() as Float32Array;
-        s.dispose();
-        for (let j = 0; j < v.length; j++) {
-          const d = v[j] + this.norms[b.start + Math.floor(j / k)];
-          out[b.start * k + j] = Math.max(0, d);
-        }
+        const outs = tf.tidy(() => reduce(tf.add(tf.matMul(b.x, ct), cn)));
+        const values = outs.map((t) => t.dataSync() as Int32Array | Float32Array);
+        tf.dispose(outs);
+        take(b.start, values);
         this.flops += 2 * b.x.shape[0] * k * this.cols;
       }
     } finally {
-      tf.dispose([c, ct, cn]);
+      tf.dispose([ct, cn]);
     }
-    return out;
+  }
+
+  /** out[start*width + j] = max(0, scores[j] + ||x_row||^2): scores hold ||c||^2 - 2 x.c. */
+  private addNorms(scores: ArrayLike<number>, start: number, width: number, out: Float32Array): void {
+    const off = start * width;
+    for (let j = 0; j < scores.length; j++) out[off + j] = Math.max(0, scores[j] + this.norms[start + Math.floor(j / width)]);
   }
 
   dispose(): void {
