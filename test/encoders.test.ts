@@ -15,6 +15,7 @@ import { evaluateSystem } from '../src/eval/evaluate.js';
 import { hemQuery } from '../src/eval/query.js';
 import type { EvalCase } from '../src/eval/types.js';
 import type { GensearchError } from '../src/errors.js';
+import { initTensorRuntime } from '../src/tensor/runtime.js';
 import type { ItemRecord } from '../src/store/types.js';
 import { interactionsFrom } from './eval-fixtures.js';
 import { tempDir } from './helpers.js';
@@ -208,6 +209,15 @@ test('the same seed gives the same encoder; another seed does not', async () => 
   assert.equal(a.encoder.version, b.encoder.version);
   assert.deepEqual(a.encoder.encode(QUERIES), b.encoder.encode(QUERIES));
   assert.notEqual(a.encoder.version, c.encoder.version);
+});
+
+test('training and encoding leave no tensor behind once the encoder is disposed', async () => {
+  const tf = await initTensorRuntime();
+  const before = tf.memory().numTensors;
+  const { encoder } = await trainTextEncoder(syntheticData(), { ...SMALL, pooling: 'attention', epochs: 3 });
+  encoder.encode(QUERIES);
+  encoder.dispose();
+  assert.equal(tf.memory().numTensors, before);
 });
 
 test('the embedding scorer ranks by query . item for search and last item . item for rec', async () => {

@@ -249,6 +249,16 @@ export function encodePooled(tf: Tf, config: EncoderConfig, params: Params, b: T
   return tf.mul(out, tf.rsqrt(tf.add(tf.sum(tf.square(out), 1, true), 1e-12)));
 }
 
+/**
+ * A variable holding `value`, which is disposed: tf.variable keeps its own reference to the
+ * data, so the initial tensor would otherwise leak (once per training step for the input).
+ */
+export function variableOf(tf: Tf, value: Tensor, trainable: boolean): Variable {
+  const v = tf.variable(value, trainable);
+  value.dispose();
+  return v;
+}
+
 /** The table lives in JS (see `EmbeddingBag`), the dense layers on the tensor backend. */
 export interface EncoderWeights {
   table: Float32Array;
@@ -265,8 +275,7 @@ export function initWeights(tf: Tf, config: EncoderConfig, seed: number, wordVec
       return;
     }
     const init = name === 'b1' ? tf.zeros(shape) : tf.randomNormal(shape, 0, Math.sqrt(1 / shape[0]), 'float32', seed * 31 + i);
-    params[name] = tf.variable(init, true);
-    init.dispose();
+    params[name] = variableOf(tf, init, true);
   });
   return { table, params };
 }
@@ -415,7 +424,7 @@ export async function loadTextEncoder(dir: string): Promise<TextEncoder> {
     if (offset + size > data.length) throw new GensearchError('INTERNAL', `${path}: weights end before parameter ${name}`);
     const values = data.subarray(offset, offset + size);
     if (name === 'table') weights.table = values;
-    else weights.params[name] = tf.variable(tf.tensor(values, shape), false);
+    else weights.params[name] = variableOf(tf, tf.tensor(values, shape), false);
     offset += size;
   }
   return new TfTextEncoder(tf, m.config, weights, m.training ?? {});

@@ -14,6 +14,7 @@ import {
   type Pooling,
   type TextEncoder,
   TfTextEncoder,
+  variableOf,
 } from './model.js';
 import {
   buildPairSource,
@@ -317,7 +318,7 @@ function trainStep(
   const { config, weights, bag } = model;
   const batch = stepBatch(o, source, losses, random);
   const tb = model.featurizer.batch(batch.texts);
-  const x = tf.variable(tf.tensor2d(bag.forward(tb, bag.wordVectors(tb)), [tb.n * tb.w, config.wordDim]), true);
+  const x = variableOf(tf, tf.tensor2d(bag.forward(tb, bag.wordVectors(tb)), [tb.n * tb.w, config.wordDim]), true);
   const parts: Tensor[] = [];
   const dense = Object.values(weights.params);
   const { value, grads } = tf.variableGrads(() => {
