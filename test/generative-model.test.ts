@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { constrainedBeamSearch } from '../src/decode/beam-search.js';
 import { GenerativeSession, generateItems } from '../src/decode/generate.js';
 import { generativeConfig, generativeObjective, initGenerative, SidDecoder, scoreSids, USER_SLOTS } from '../src/model/generative.js';
-import { disposeParams } from '../src/model/params.js';
+import { disposeParams, flattenParams } from '../src/model/params.js';
+import { lossAndGrads } from '../src/tensor/objective.js';
 import { BpeTokenizer } from '../src/model/tokenizer.js';
 import { SidTrie } from '../src/sids/trie.js';
 import { packContext, packPrompts, packTargets, type Prompt, recencyWeights } from '../src/tasks/prompt.js';
@@ -139,6 +140,13 @@ test('a tiny model overfits a tiny catalog: beam search returns the item each pr
     }),
   };
   const objective = generativeObjective(cfg);
+  // A batch without any history still has a gradient for every parameter (the item table's is 0).
+  const noHistory = data.collate(Int32Array.of(0, 2));
+  const probe = initGenerative(cfg, new Rng(9));
+  const { grads } = lossAndGrads(objective, probe, noHistory, 6, 1);
+  assert.equal(grads.length, flattenParams(probe).length);
+  disposeParams(probe);
+  for (const g of grads) g.dispose();
   const result = await train({
     spec: { module: new URL('../src/model/generative.js', import.meta.url).href, factory: 'generativeObjective', config: cfg },
     data,

@@ -217,6 +217,10 @@ export function encode(p: GenerativeParams, cfg: GenerativeConfig, batch: HostBa
     const parts = [tf.slice(x, [0, 0, 0], [b, 1, d]), tf.add(tf.slice(x, [0, 1, 0], [b, USER_SLOTS, d]), user)];
     if (rest > 0) parts.push(tf.slice(x, [0, 1 + USER_SLOTS, 0], [b, rest, d]));
     x = tf.concat([...parts, xItem], 1);
+  } else if (p.item) {
+    // No history in this batch: keep the item table in the graph (a zero gradient), or
+    // autodiff refuses a parameter the loss does not reach.
+    x = tf.add(x, tf.mul(tf.slice(p.item, [0, 0], [1, d]), 0));
   }
   const l = lt + lh;
   x = tf.add(x, tf.reshape(tf.gather(p.encPos, tf.reshape(toTensor(batch.pos), [-1])), [b, l, d]));

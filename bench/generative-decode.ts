@@ -1,0 +1,82 @@
+// Decoding speed and quality of a trained generative model: `npm run bench:decode -- --dataset beauty`.
+// For each beam width: per-query latency (one request at a time, what a search box sees) and the
+// batched rate (evaluation), then dynamic pruning at several margins, each against the unpruned
+// search of the same beam measured in the same run: speed-up (beam rows scored and wall time)
+// and the change of Recall/HR@10 and MRR@10 on validation cases of both protocols.
+import { evaluateSystem } from '../src/eval/evaluate.js';
+import { buildEvalData } from '../src/eval/protocol.js';
+import type { EvalCase, Protocol } from '../src/eval/types.js';
+import { GenerativeRanker, rankRequest } from '../src/decode/ranker.js';
+import { defaultHome } from '../src/paths.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { loadInteractions } from '../src/store/interactions.js';
+import { generativeDir, loadGenerative } from '../src/tasks/train.js';
+import { initTensorRuntime } from '../src/tensor/runtime.js';
+
+process.env.GENSEARCH_QUIET = '1';
+const arg = (name: string, fallback: string): string => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+};
+const home = arg('home', defaultHome());
+const dataset = arg('dataset', 'demo');
+const name = arg('name', 'default');
+const nCases = Number(arg('cases', '300'));
+const nLatency = Number(arg('latency-queries', '30'));
+const beams = arg('beams', '20,100,350').split(',').map(Number);
+const margins = arg('margins', '8,4,2,1').split(',').map(Number);
+const pruneBeam = Number(arg('prune-beam', '100'));
+
+await initTensorRuntime();
+const { model } = loadGenerative(generativeDir(home, dataset, name));
+const store = new SqliteStore(`${home}/store.sqlite`);
+const inter = loadInteractions(store, dataset);
+store.close();
+const spaced = (cases: EvalCase[], n: number) => Array.from({ length: Math.min(n, cases.length) }, (_, i) => cases[Math.floor((i * cases.length) / Math.min(n, cases.length))]);
+const data = Object.fromEntries(
+  (['rec', 'search'] as Protocol[]).map((p) => {
+    const d = buildEvalData(inter, p, 'valid');
+    return [p, { train: d.train, cases: spaced(d.cases, nCases) }];
+  }),
+) as Record<Protocol, { train: ReturnType<typeof buildEvalData>['train']; cases: EvalCase[] }>;
+
+console.log(`# generative decoding on ${dataset} (model "${name}", ${model.cfg.encoder.nLayers}+${model.cfg.decoder.nLayers} layers, d=${model.cfg.encoder.dModel})`);
+console.log('\n## latency per query (one request at a time) and batched rate, main thread');
+console.log('| beam | single query ms (median) | single query ms (p90) | batched ms/query |');
+console.log('|---:|---:|---:|---:|');
+for (const beam of beams) {
+  const times: number[] = [];
+  for (const c of data.search.cases.slice(0, nLatency)) {
+    const { seconds } = await rankRequest(model, c.history, c.query, { beam, k: 10 });
+    times.push(seconds * 1000);
+  }
+  times.sort((a, b) => a - b);
+  const ranker = new GenerativeRanker(() => model, { beam });
+  await ranker.fit(data.search.train);
+  const cases = data.search.cases.slice(0, Math.max(20, Math.floor(nCases / Math.max(1, beam / 20))));
+  const t0 = performance.now();
+  await ranker.rankBatch(cases, 10);
+  const batched = (performance.now() - t0) / cases.length;
+  console.log(`| ${beam} | ${times[Math.floor(times.length / 2)].toFixed(1)} | ${times[Math.floor(times.length * 0.9)].toFixed(1)} | ${batched.toFixed(1)} |`);
+}
+
+console.log(`\n## dynamic pruning at beam ${pruneBeam}, against the unpruned search in the same run (${nCases} validation cases per protocol)`);
+console.log('| protocol | margin (nats) | beam rows scored | speed-up (rows) | speed-up (time) | R@10 | ΔR@10 | MRR@10 | ΔMRR@10 |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const protocol of ['rec', 'search'] as Protocol[]) {
+  const { train, cases } = data[protocol];
+  let base: { rows: number; seconds: number; r: number; mrr: number } | undefined;
+  for (const margin of [Number.POSITIVE_INFINITY, ...margins]) {
+    const ranker = new GenerativeRanker(() => model, { beam: pruneBeam, pruneMargin: margin });
+    await ranker.fit(train);
+    const t0 = performance.now();
+    const result = await evaluateSystem(ranker, cases, { nItems: train.nItems, ks: [10], excludeHistory: 'no' });
+    const seconds = (performance.now() - t0) / 1000;
+    const m = result.variants[0].means;
+    const row = { rows: ranker.stats.beamRowsScored, seconds, r: m['recall@10'], mrr: m['mrr@10'] };
+    base ??= row;
+    console.log(
+      `| ${protocol} | ${Number.isFinite(margin) ? margin : 'off'} | ${row.rows} | ${(base.rows / row.rows).toFixed(2)}x | ${(base.seconds / row.seconds).toFixed(2)}x | ${row.r.toFixed(4)} | ${(row.r - base.r).toFixed(4)} | ${row.mrr.toFixed(4)} | ${(row.mrr - base.mrr).toFixed(4)} |`,
+    );
+  }
+}
