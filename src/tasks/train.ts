@@ -576,14 +576,14 @@ export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITI
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
- * saved for the dataset (name "default") and checks that model was trained on the same
- * training view.
+ * saved for the dataset (name "default", or `folder`) and checks that it was trained on the
+ * same dataset.
  */
-export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_SYSTEM_DEFAULTS> = {}, name = 'default'): GenerativeRanker {
+export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_SYSTEM_DEFAULTS> = {}, name = 'default', folder?: string): GenerativeRanker {
   const k = { ...GENERATIVE_SYSTEM_DEFAULTS, ...knobs };
   return new GenerativeRanker(
     (train) => {
-      const dir = generativeDir(home, train.dataset, name);
+      const dir = folder ?? generativeDir(home, train.dataset, name);
       if (!existsSync(join(dir, BUNDLE))) {
         throw new GensearchError('NOT_FOUND', `no generative model "${name}" for dataset "${train.dataset}" in ${dir}: run \`gensearch train --dataset ${train.dataset}\` first`);
       }

@@ -4,10 +4,12 @@ import { disposeParams } from '../../model/params.js';
 import { loadSids } from '../../sids/pipeline.js';
 import { STAGES } from '../../tasks/examples.js';
 import { join } from 'node:path';
-import { denseSids, generativeDir, generativeRecipe, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
+import { runEvaluation, writeReport } from '../../eval/run.js';
+import { SPLITS, type Split } from '../../eval/types.js';
+import { denseSids, generativeDir, generativeRecipe, generativeSystem, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
 import { initTensorRuntime, type TensorBackend } from '../../tensor/runtime.js';
 import { cliContext, type GlobalOptions } from '../context.js';
-import { collect, interactionsOf, parseInteger } from './eval.js';
+import { collect, interactionsOf, parseInteger, parseList } from './eval.js';
 
 interface TrainCliOptions {
   dataset: string;
@@ -23,6 +25,8 @@ interface TrainCliOptions {
   history: boolean;
   backend?: string;
   out?: string;
+  eval?: string;
+  evalBeam: string;
 }
 
 /** Parses `key=value` settings (repeatable `--set`). */
@@ -55,6 +59,8 @@ export function registerTrain(program: Command): void {
     .option('--backend <b>', 'tensor backend: wasm (default) or tensorflow (needs @tensorflow/tfjs-node)')
     .option('--resume', 'continue from the newest checkpoints in the model folder')
     .option('--out <dir>', 'model folder (overrides --name)')
+    .option('--eval <splits>', 'then evaluate the model on these splits (valid, test), both protocols, K = 5,10; report in <model>/eval')
+    .option('--eval-beam <n>', 'beam width of that evaluation', '20')
     .action(async (opts: TrainCliOptions, cmd: Command) => {
       const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
       const settings = parseKeyValues(opts.set);
@@ -90,6 +96,20 @@ export function registerTrain(program: Command): void {
         backend,
       });
       disposeParams(model.params);
+      if (opts.eval) {
+        const report = await runEvaluation(inter, {
+          protocols: ['rec', 'search'],
+          splits: parseList<Split>(opts.eval, SPLITS, '--eval'),
+          systems: [{ name: 'generative', create: () => generativeSystem(ctx.home, { beam: parseInteger(opts.evalBeam, '--eval-beam', 1) }, opts.name, dir) }],
+          ks: [5, 10],
+          command: ['gensearch', ...process.argv.slice(2)].join(' '),
+        });
+        for (const path of writeReport(join(dir, 'eval'), report)) console.log(path);
+        for (const run of report.runs) {
+          const m = run.metrics;
+          console.log(`${run.protocol}/${run.split} history ${run.excludeHistory ? 'excluded' : 'kept'}: R@5 ${m['recall@5'].toFixed(4)} N@5 ${m['ndcg@5'].toFixed(4)} R@10 ${m['recall@10'].toFixed(4)} N@10 ${m['ndcg@10'].toFixed(4)}`);
+        }
+      }
       for (const p of summary.phases) {
         const best = p.best ? Object.entries(p.best).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ') : '';
         console.log(
