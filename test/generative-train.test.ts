@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,6 +16,7 @@ import { listStepCheckpoints } from '../src/tensor/checkpoint.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 import { plantedShop } from './generative-fixtures.js';
 import { tempDir } from './helpers.js';
+import { lastJsonLine, runFixture } from './process-fixtures.js';
 import { plantedSequences } from './sequence-fixtures.js';
 
 test('recipes: settings parse with clear errors; stage ablations drop their phase', () => {
@@ -116,17 +116,7 @@ test('training learns the planted rule; the saved model reloads and ranks identi
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/train-generative.js', import.meta.url));
 
-function run(args: string[], pauseMs: number): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
-  const child = spawn(process.execPath, [FIXTURE, ...args], { env: { ...process.env, STEP_PAUSE_MS: String(pauseMs) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  return { child, done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, out }))) };
-}
+const run = (args: string[], pauseMs: number) => runFixture(FIXTURE, args, pauseMs);
 
 test('a generative training killed in its second phase resumes and ends with the parameters of an uninterrupted run', async (t) => {
   const dir = tempDir(t);
@@ -142,7 +132,7 @@ test('a generative training killed in its second phase resumes and ends with the
   assert.equal(resumed.code, 0, resumed.out);
   const fresh = await run([tempDir(t)], 0).done;
   assert.equal(fresh.code, 0, fresh.out);
-  const last = (out: string) => JSON.parse(out.trim().split('\n').pop()!) as { phases: { name: string; steps: number }[]; hash: string };
+  const last = (out: string) => lastJsonLine<{ phases: { name: string; steps: number }[]; hash: string }>(out);
   const r = last(resumed.out);
   const f = last(fresh.out);
   assert.deepEqual(r.phases, f.phases, 'same phases and step counts');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { listStepCheckpoints } from '../src/tensor/checkpoint.js';
 import { tempDir } from './helpers.js';
+import { lastJsonLine, runFixture } from './process-fixtures.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/train-planted.js', import.meta.url));
 
@@ -15,19 +15,9 @@ interface Outcome {
   hash: string;
 }
 
-function run(args: string[], pauseMs: number): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
-  const child = spawn(process.execPath, [FIXTURE, ...args], { env: { ...process.env, STEP_PAUSE_MS: String(pauseMs) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  return { child, done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, out }))) };
-}
+const run = (args: string[], pauseMs: number) => runFixture(FIXTURE, args, pauseMs);
 
-const outcome = (out: string): Outcome => JSON.parse(out.trim().split('\n').pop()!) as Outcome;
+const outcome = (out: string): Outcome => lastJsonLine<Outcome>(out);
 
 test('a training process killed mid-run resumes from its last checkpoint and ends where an uninterrupted run ends', async (t) => {
   const dir = tempDir(t);
