@@ -11,7 +11,9 @@ import { disposeParams } from '../src/model/params.js';
 import { BpeTokenizer } from '../src/model/tokenizer.js';
 import { buildSamples, STAGES } from '../src/tasks/examples.js';
 import { packContext } from '../src/tasks/prompt.js';
-import { generativeRecipe, loadGenerative, recipeConfig, TRAINING_REPORT, trainGenerative, trainingCurves, trainingPhases } from '../src/tasks/train.js';
+import { buildSids, defaultSidConfig } from '../src/sids/build.js';
+import { gaussianBlobs } from '../src/sids/synthetic.js';
+import { generativeRecipe, loadGenerative, recipeConfig, sidInitRows, TRAINING_REPORT, trainGenerative, trainingCurves, trainingPhases } from '../src/tasks/train.js';
 import { listStepCheckpoints } from '../src/tensor/checkpoint.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 import { plantedShop } from './generative-fixtures.js';
@@ -137,4 +139,28 @@ test('a generative training killed in its second phase resumes and ends with the
   const f = last(fresh.out);
   assert.deepEqual(r.phases, f.phases, 'same phases and step counts');
   assert.equal(r.hash, f.hash, 'the resumed run ends with the parameters of an uninterrupted run');
+});
+
+test('SID warm start: the sum of an item SID rows is its quantized embedding', async () => {
+  const tf = await initTensorRuntime();
+  const { points } = gaussianBlobs([30, 30, 30, 30], 8, { seed: 2, spread: 3, noise: 0.5 });
+  const items = Array.from({ length: points.rows }, (_, i) => ({ id: `i${i}`, title: null, brand: null, categories: [], price: null, attributes: {} }));
+  const config = { ...defaultSidConfig(points.rows), levels: [4, 4], balancedLevels: [], opq: { k: 8, subspaces: 2 }, keywords: null };
+  const build = buildSids(tf, { items, embeddings: points }, config);
+  const rows = sidInitRows(build.model, 8, 1)!;
+  assert.equal(rows.length, (4 + 4 + 8 + 8) * 8);
+  const offsets = [0, 4, 8, 16];
+  let err = 0;
+  let norm = 0;
+  for (let i = 0; i < points.rows; i++) {
+    for (let j = 0; j < 8; j++) {
+      let sum = 0;
+      for (let p = 0; p < 4; p++) sum += rows[(offsets[p] + build.codes[i * 4 + p]) * 8 + j];
+      const x = points.data[i * 8 + j];
+      err += (sum - x) ** 2;
+      norm += x * x;
+    }
+  }
+  assert.ok(err / norm < 0.05, `relative reconstruction error ${err / norm}`);
+  assert.equal(sidInitRows(build.model, 16, 1), null, 'another width gets no warm start');
 });

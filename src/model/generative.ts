@@ -168,12 +168,28 @@ export interface GenerativeParams {
   item?: tf.Tensor;
 }
 
-export function initGenerative(cfg: GenerativeConfig, rng: Rng): GenerativeParams {
+/**
+ * Fresh parameters. `sidRows` ([sidVocab, d], row-major), when given, replaces the random rows
+ * of the SID tokens: a warm start from the vectors the SIDs quantize (see `sidInitRows` in
+ * src/tasks/train.ts), so an item's SID-sum vector starts near its aligned embedding.
+ */
+export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float32Array): GenerativeParams {
   const d = cfg.encoder.dModel;
   const std = cfg.encoder.initStd;
   const layout = vocabLayout(cfg);
+  let tok = normalInit(rng, [layout.size, d], std);
+  if (sidRows) {
+    if (sidRows.length !== layout.sidVocab * d) {
+      throw badInput(`SID warm-start rows hold ${sidRows.length} values; expected ${layout.sidVocab} x ${d}`);
+    }
+    const table = tok.dataSync() as Float32Array;
+    const rows = table.slice();
+    rows.set(sidRows, layout.sidBase * d);
+    tok.dispose();
+    tok = tf.tensor2d(rows, [layout.size, d]);
+  }
   const p: GenerativeParams = {
-    tok: normalInit(rng, [layout.size, d], std),
+    tok,
     type: normalInit(rng, [SLOT_TYPES, d], std),
     encPos: normalInit(rng, [cfg.encoder.maxLen, d], std),
     decPos: normalInit(rng, [cfg.decoder.maxLen, d], std),

@@ -16,6 +16,7 @@ import { type GenerativeConfig, type GenerativeParams, generativeConfig, generat
 import { countParams, disposeParams, type Params } from '../model/params.js';
 import { type BpeData, BpeTokenizer } from '../model/tokenizer.js';
 import type { SidLayout } from '../sids/layout.js';
+import type { SidModel } from '../sids/model.js';
 import { SidTrie } from '../sids/trie.js';
 import type { Interactions } from '../store/interactions.js';
 import { ADAM_DEFAULTS } from '../tensor/adam.js';
@@ -50,6 +51,8 @@ export interface GenerativeRecipe {
   sids: string;
   useQuerySid: boolean;
   useHistory: boolean;
+  /** Start the SID token embeddings from the SID codebooks times this (0 = random init). */
+  sidInit: number;
   /** 'mixed': one run over every stage's samples; 'sequential': stage 1, then 2, then 3. */
   schedule: 'mixed' | 'sequential';
   /** Share of each sample kind used (see src/tasks/examples.ts). */
@@ -83,6 +86,7 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   sids: 'default',
   useQuerySid: true,
   useHistory: true,
+  sidInit: 0,
   schedule: 'mixed',
   mix: { item2sid: 1, sid2cat: 1, query2qsid: 1, query2item: 1, item2query: 0, item2next: 0.25, search: 1, rec: 1 },
   stageEpochs: [2, 2],
@@ -208,8 +212,10 @@ export function recipeConfig(recipe: GenerativeRecipe, sizes: { textVocab: numbe
 /** Objective of one training phase: the model's, starting from an earlier phase's parameters. */
 export interface PhaseObjectiveConfig {
   model: GenerativeConfig;
-  /** Trainer folder whose "best" checkpoint initialises this phase; null = random init. */
+  /** Trainer folder whose "best" checkpoint initialises this phase; null = fresh init. */
   initFrom: string | null;
+  /** Fresh init only: SID token rows [sidVocab, d] to start from (see `sidInitRows`). */
+  sidRows: number[] | null;
 }
 
 export function generativePhaseObjective(config: PhaseObjectiveConfig): Objective<GenerativeParams> {
@@ -217,8 +223,36 @@ export function generativePhaseObjective(config: PhaseObjectiveConfig): Objectiv
   return {
     ...base,
     init: (rng: Rng) =>
-      config.initFrom ? (loadTrainedParams(base as Objective, config.initFrom).params as GenerativeParams) : initGenerative(config.model, rng),
+      config.initFrom
+        ? (loadTrainedParams(base as Objective, config.initFrom).params as GenerativeParams)
+        : initGenerative(config.model, rng, config.sidRows ? Float32Array.from(config.sidRows) : undefined),
   };
+}
+
+/**
+ * Warm start of the SID token embeddings from the SID build's codebooks: the row of RQ level l,
+ * code c is that centroid; the row of OPQ sub-code c in subspace m is that sub-centroid rotated
+ * back into the embedding space (x = y R^T). The sum of an item's SID rows is then its quantized
+ * (keyword-enhanced, aligned) embedding, times `scale`. Null when the codebooks' dimension is
+ * not the model width.
+ */
+export function sidInitRows(model: SidModel, d: number, scale: number): Float32Array | null {
+  if (model.dim !== d) return null;
+  const rows: number[] = [];
+  for (const cb of model.rq) for (let i = 0; i < cb.rows * cb.cols; i++) rows.push(cb.data[i] * scale);
+  if (model.opq) {
+    const { rotation: r, bounds, codebooks } = model.opq;
+    codebooks.forEach((cb, m) => {
+      for (let c = 0; c < cb.rows; c++) {
+        for (let j = 0; j < d; j++) {
+          let x = 0;
+          for (let col = bounds[m]; col < bounds[m + 1]; col++) x += cb.data[c * cb.cols + col - bounds[m]] * r.data[j * d + col];
+          rows.push(x * scale);
+        }
+      }
+    });
+  }
+  return Float32Array.from(rows);
 }
 
 function phaseSpec(config: PhaseObjectiveConfig): ObjectiveSpec {
@@ -268,6 +302,8 @@ export interface TrainGenerativeOptions {
   /** Tests: checkpoint inside epochs and stop after this many steps per phase. */
   checkpointEverySteps?: number;
   maxSteps?: number;
+  /** SID token rows to start from (`sidInitRows`), when the recipe asks for a warm start. */
+  sidRows?: Float32Array | null;
   /** Called after every optimizer step (tests slow a run down with it to kill it mid-way). */
   onStep?: () => void | Promise<void>;
 }
@@ -361,7 +397,7 @@ export async function trainGenerative(
     const outDir = join(dir, phase.name);
     log(`${phase.name}: ${data.size} samples (${Object.entries(data.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`);
     if (result) disposeParams(result.params);
-    const phaseConfig: PhaseObjectiveConfig = { model: cfg, initFrom };
+    const phaseConfig: PhaseObjectiveConfig = { model: cfg, initFrom, sidRows: initFrom === null && options.sidRows ? Array.from(options.sidRows) : null };
     result = await runTrainer({
       spec: phaseSpec(phaseConfig),
       data,

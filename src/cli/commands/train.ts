@@ -6,7 +6,7 @@ import { STAGES } from '../../tasks/examples.js';
 import { join } from 'node:path';
 import { runEvaluation, writeReport } from '../../eval/run.js';
 import { SPLITS, type Split } from '../../eval/types.js';
-import { denseSids, generativeDir, generativeRecipe, generativeSystem, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
+import { denseSids, generativeDir, generativeRecipe, generativeSystem, recipeConfig, sidInitRows, sidSizes, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
 import { initTensorRuntime, type TensorBackend } from '../../tensor/runtime.js';
 import { cliContext, type GlobalOptions } from '../context.js';
 import { collect, interactionsOf, parseInteger, parseList } from './eval.js';
@@ -81,9 +81,15 @@ export function registerTrain(program: Command): void {
       const inter = interactionsOf(ctx, opts.dataset);
       const store = ctx.openStore();
       let sids: ReturnType<typeof denseSids>;
+      let sidRows: Float32Array | null = null;
       try {
-        const { index } = loadSids(store, ctx.home, opts.dataset, recipe.sids);
+        const { index, model: sidModel } = loadSids(store, ctx.home, opts.dataset, recipe.sids);
         sids = denseSids(recipe.sids, index.layout, index, inter.items.map((it) => it.id));
+        if (recipe.sidInit > 0) {
+          const d = recipeConfig(recipe, { textVocab: 2, sidSizes: sidSizes(index.layout), nItems: inter.items.length }).encoder.dModel;
+          sidRows = sidInitRows(sidModel, d, recipe.sidInit);
+          if (!sidRows) throw badInput(`sidInit needs SID codebooks of the model width ${d}; build "${recipe.sids}" has dimension ${sidModel.dim} (set dModel=${sidModel.dim} or sidInit=0)`);
+        }
       } finally {
         store.close();
       }
@@ -94,6 +100,7 @@ export function registerTrain(program: Command): void {
         resume: opts.resume,
         workers: parseInteger(opts.workers, '--workers'),
         backend,
+        sidRows,
       });
       disposeParams(model.params);
       if (opts.eval) {
