@@ -47,6 +47,8 @@ export interface SasrecKnobs {
   dropout: number;
   lr: number;
   weightDecay: number;
+  /** 1: cosine decay of the learning rate to 0 over `epochs` (a fixed training length); 0: constant. */
+  cosine: number;
   batchSize: number;
   /** Most epochs; with validation, early stopping usually ends sooner. */
   epochs: number;
@@ -65,6 +67,7 @@ export const SASREC_DEFAULTS: SasrecKnobs = {
   dropout: 0.3,
   lr: 2e-3,
   weightDecay: 0,
+  cosine: 0,
   batchSize: 128,
   epochs: 60,
   patience: 5,
@@ -84,6 +87,7 @@ export function sasrecKnobs(settings: Record<string, number> = {}): SasrecKnobs 
   }
   if (!Number.isInteger(knobs.workers) || knobs.workers < 0) throw badInput(`sasrec.workers must be 0 (main thread) or more; got ${knobs.workers}`);
   if (!(knobs.lr > 0)) throw badInput(`sasrec.lr must be positive; got ${knobs.lr}`);
+  if (knobs.cosine !== 0 && knobs.cosine !== 1) throw badInput(`sasrec.cosine must be 0 (constant learning rate) or 1 (cosine decay); got ${knobs.cosine}`);
   return knobs;
 }
 
@@ -264,7 +268,7 @@ export function sasrecTrainConfig(knobs: SasrecKnobs, validated: boolean): Train
     batchSize: knobs.batchSize,
     lr: knobs.lr,
     warmupSteps: 100,
-    schedule: 'constant',
+    schedule: knobs.cosine ? 'cosine' : 'constant',
     adam: { ...ADAM_DEFAULTS, weightDecay: knobs.weightDecay },
     seed: knobs.seed,
     patience: validated ? knobs.patience : 0,

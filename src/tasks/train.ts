@@ -434,8 +434,9 @@ export async function trainGenerative(
       stoppedEarly: result.stoppedEarly,
       trainSeconds: result.state.trainSeconds,
       seconds: result.seconds,
-      examplesPerSecond: result.seconds > 0 ? result.examples / result.seconds : 0,
-      gflops: result.seconds > 0 ? (3 * flopsPerExample * result.examples) / result.seconds / 1e9 : 0,
+      // Throughput over the optimizer steps alone: validation and checkpoints are not training work.
+      examplesPerSecond: result.stepSeconds > 0 ? result.examples / result.stepSeconds : 0,
+      gflops: result.stepSeconds > 0 ? (3 * flopsPerExample * result.examples) / result.stepSeconds / 1e9 : 0,
       best: result.state.best?.metrics ?? null,
     });
     initFrom = outDir;

@@ -117,6 +117,9 @@ export interface TrainResult {
   terms: number;
   /** Matmul FLOPs this process ran (forward + backward), when the objective counts them. */
   flops: number;
+  /** Wall time of this process's optimizer steps alone (no validation, no checkpoints). */
+  stepSeconds: number;
+  /** Wall time of the whole call. */
   seconds: number;
   stoppedEarly: boolean;
 }
@@ -195,6 +198,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let ranExamples = 0;
   let ranTerms = 0;
   let ranFlops = 0;
+  let stepSeconds = 0;
   let stoppedEarly = false;
 
   const checkpoint = (alsoBest: boolean) => {
@@ -223,7 +227,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const ids = batches[state.batchInEpoch];
         const lr = learningRate(config, state.step, totalSteps);
         const seed = rng.seed();
+        const stepStart = performance.now();
         const { lossSum, terms, gradNorm, flops } = await step(ids, seed, lr);
+        stepSeconds += (performance.now() - stepStart) / 1000;
         state.step++;
         state.batchInEpoch++;
         state.epochLossSum += lossSum;
@@ -319,7 +325,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       disposeParams(params);
     }
     adam.dispose();
-    return { params: out, state, resumedFromStep, steps: ranSteps, examples: ranExamples, terms: ranTerms, flops: ranFlops, seconds, stoppedEarly };
+    return { params: out, state, resumedFromStep, steps: ranSteps, examples: ranExamples, terms: ranTerms, flops: ranFlops, stepSeconds, seconds, stoppedEarly };
   }
 }
 

@@ -54,9 +54,12 @@ export function registerTrainBaseline(program: Command): void {
         steps: result.state.step,
         bestEpoch: result.state.best?.epoch ?? null,
         validation: result.state.best?.metrics ?? null,
+        /** Wall seconds of the whole training, validation included, over all resumed runs. */
         trainSeconds: result.state.trainSeconds,
-        examplesPerSecond: result.seconds > 0 ? result.examples / result.seconds : null,
-        termsPerSecond: result.seconds > 0 ? result.terms / result.seconds : null,
+        /** Throughput of this process's optimizer steps (validation and checkpoints left out). */
+        examplesPerSecond: result.stepSeconds > 0 ? result.examples / result.stepSeconds : null,
+        termsPerSecond: result.stepSeconds > 0 ? result.terms / result.stepSeconds : null,
+        achievedGflops: result.stepSeconds > 0 ? result.flops / result.stepSeconds / 1e9 : null,
         command: ['gensearch', ...process.argv.slice(2)].join(' '),
         date: new Date().toISOString(),
       };
