@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { AnnIndex, HNSW_DEFAULTS } from '../src/cascade/ann.js';
 import { Cascade, cascadeModelDir } from '../src/cascade/cascade.js';
 import { CandidateGenerator, CHANNELS, FEATURES, N_FEATURES } from '../src/cascade/candidates.js';
-import { type AlignedEmbeddings, cachedEmbeddings } from '../src/cascade/embeddings.js';
+import { type AlignedEmbeddings, alignedEmbeddings } from '../src/cascade/embeddings.js';
 import { CASCADE_DEFAULTS, type CascadeKnobs, candidateOptions, cascadeKnobs } from '../src/cascade/knobs.js';
 import { calibration, type RankerConfig, type RankerParams, type RankInput, collateRankInputs, rankerObjective, rankerSpec, scoreRankInputs } from '../src/cascade/ranker.js';
 import { rankedMetrics, trainCascade } from '../src/cascade/train.js';
@@ -51,7 +51,7 @@ function syntheticSearch(users = 400) {
   const inter = plantedChain({ users, nItems: 60 });
   const { train, cases } = buildEvalData(inter, 'search', 'valid');
   const encode = hashedEncoder(32);
-  const emb = cachedEmbeddings(32, encode(train.items.map(itemText)), encode, 'hashed-test');
+  const emb = alignedEmbeddings(32, encode(train.items.map(itemText)), encode, 'hashed-test');
   return { inter, train, cases, emb };
 }
 

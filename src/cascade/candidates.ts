@@ -91,6 +91,8 @@ export class CandidateGenerator {
   private popularity = new Float32Array(0);
   private nItems = 0;
   private readonly selector = new TopKSelector();
+  /** Search queries repeat: their vectors and ANN hits are kept by query text. */
+  private readonly queryCache = new Map<string, Float32Array>();
   private readonly annCache = new Map<string, Int32Array>();
 
   constructor(
@@ -116,6 +118,7 @@ export class CandidateGenerator {
     this.itemcf.fit(train);
     this.ann = new AnnIndex(this.emb.items, this.emb.dim, this.options.hnsw);
     this.annCache.clear();
+    this.queryCache.clear();
     const counts = itemCounts(train);
     const top = Math.log1p(counts.reduce((a, b) => Math.max(a, b), 0)) || 1;
     this.popularity = counts.map((c) => Math.log1p(c) / top);
@@ -135,12 +138,27 @@ export class CandidateGenerator {
     return out;
   }
 
-  /** The ANN channel's items for one query vector (cached by query text: queries repeat). */
+  /** Query vectors, cached by text. */
+  queryVectors(queries: readonly string[]): Float32Array[] {
+    const missing = [...new Set(queries.filter((q) => !this.queryCache.has(q)))];
+    if (missing.length) {
+      const rows = this.emb.encodeQueries(missing);
+      missing.forEach((q, i) => this.queryCache.set(q, rows.slice(i * this.emb.dim, (i + 1) * this.emb.dim)));
+    }
+    return queries.map((q) => this.queryCache.get(q)!);
+  }
+
+  /** The ANN channel's items for a query vector (no cache). */
+  annSearch(vector: Float32Array): Int32Array {
+    if (!this.ann) throw badInput('cascade: fit() must run before recall');
+    return this.ann.search(vector, this.options.quotas.ann).items;
+  }
+
+  /** The ANN channel's items for a query, cached by its text. */
   annItems(query: string, vector: Float32Array): Int32Array {
     let hit = this.annCache.get(query);
     if (!hit) {
-      if (!this.ann) throw badInput('cascade: fit() must run before recall');
-      hit = this.ann.search(vector, this.options.quotas.ann).items;
+      hit = this.annSearch(vector);
       this.annCache.set(query, hit);
     }
     return hit;
@@ -161,13 +179,12 @@ export class CandidateGenerator {
     for (const [b, c] of cases.entries()) {
       if (c.query === null) throw badInput(`the cascade ranks search cases; case ${b} has no query (use --protocol search)`);
     }
-    const queries = this.emb.encodeQueries(cases.map((c) => c.query!));
+    const queries = this.queryVectors(cases.map((c) => c.query!));
     const bm25 = this.bm25Rows(cases);
     const itemcf = this.itemcfRows(cases);
     const n = this.nItems;
-    const dim = this.emb.dim;
     return cases.map((c, b) => {
-      const query = queries.subarray(b * dim, (b + 1) * dim);
+      const query = queries[b];
       const bRow = bm25.subarray(b * n, (b + 1) * n);
       const cRow = itemcf.subarray(b * n, (b + 1) * n);
       const channelItems: Record<Channel, Int32Array> = {
@@ -175,12 +192,15 @@ export class CandidateGenerator {
         ann: this.options.quotas.ann > 0 ? this.annItems(c.query!, query) : new Int32Array(0),
         itemcf: this.topOfRow(cRow, this.options.quotas.itemcf),
       };
-      return this.featurize(c, query, bRow, cRow, channelItems);
+      return this.merge(c, query, bRow, cRow, channelItems);
     });
   }
 
-  /** Merges the channels' items and computes every candidate's features and pre-rank score. */
-  private featurize(c: EvalCase, query: Float32Array, bRow: Float32Array, cRow: Float32Array, channelItems: Record<Channel, Int32Array>): Candidates {
+  /**
+   * Merges the channels' items (dedup, channel order) and computes every candidate's features
+   * and pre-rank score; `bRow` / `cRow` are the case's dense BM25 and ItemCF rows.
+   */
+  merge(c: EvalCase, query: Float32Array, bRow: Float32Array, cRow: Float32Array, channelItems: Record<Channel, Int32Array>): Candidates {
     const dim = this.emb.dim;
     const at = new Map<number, number>();
     for (const ch of CHANNELS) for (const item of channelItems[ch]) if (!at.has(item)) at.set(item, at.size);

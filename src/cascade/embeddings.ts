@@ -17,8 +17,8 @@ export interface AlignedEmbeddings {
 }
 
 /**
- * The item embeddings `gensearch embed` wrote for a dataset and its encoder for queries (with
- * a cache: search queries repeat). Item rows are put in the catalog's order by id.
+ * The item embeddings `gensearch embed` wrote for a dataset and its encoder for queries. Item
+ * rows are put in the catalog's order by id.
  */
 export async function loadAlignedEmbeddings(home: string, dataset: string, items: readonly ItemRecord[]): Promise<AlignedEmbeddings> {
   const dir = encoderDir(home, dataset);
@@ -38,25 +38,11 @@ export async function loadAlignedEmbeddings(home: string, dataset: string, items
     if (at === undefined) throw badInput(`${dir}: no embedding for item "${item.id}"; the catalog changed since \`gensearch embed\`: rerun it`);
     rows.set(stored.data.subarray(at * dim, (at + 1) * dim), i * dim);
   });
-  return cachedEmbeddings(dim, rows, (texts) => encoder.encode(texts), encoder.version);
+  return alignedEmbeddings(dim, rows, (texts) => encoder.encode(texts), encoder.version);
 }
 
-/** Embeddings from item rows and a query encoder, caching query vectors by text. */
-export function cachedEmbeddings(dim: number, items: Float32Array, encode: (texts: readonly string[]) => Float32Array, version: string): AlignedEmbeddings {
-  const cache = new Map<string, Float32Array>();
-  return {
-    dim,
-    items,
-    version,
-    encodeQueries(texts) {
-      const missing = [...new Set(texts.filter((t) => !cache.has(t)))];
-      if (missing.length) {
-        const rows = encode(missing);
-        missing.forEach((t, i) => cache.set(t, rows.slice(i * dim, (i + 1) * dim)));
-      }
-      const out = new Float32Array(texts.length * dim);
-      texts.forEach((t, i) => out.set(cache.get(t)!, i * dim));
-      return out;
-    },
-  };
+/** Embeddings from item rows and a query encoder, checked for shape. */
+export function alignedEmbeddings(dim: number, items: Float32Array, encodeQueries: (texts: readonly string[]) => Float32Array, version: string): AlignedEmbeddings {
+  if (!Number.isInteger(dim) || dim < 1 || items.length % dim !== 0) throw badInput(`aligned embeddings: ${items.length} floats do not make rows of dim ${dim}`);
+  return { dim, items, encodeQueries, version };
 }

@@ -27,7 +27,7 @@ export interface CascadeKnobs {
   attnDim: number;
   hidden: number;
   dropout: number;
-  /** Negatives per training case: the best pre-ranked non-targets, and random candidates. */
+  /** Negatives per training case: drawn from the pre-rank cut, and from the rest of the recalled set. */
   hardNegatives: number;
   randomNegatives: number;
   lr: number;
@@ -59,8 +59,8 @@ export const CASCADE_DEFAULTS: CascadeKnobs = {
   attnDim: 32,
   hidden: 64,
   dropout: 0.1,
-  hardNegatives: 10,
-  randomNegatives: 5,
+  hardNegatives: 20,
+  randomNegatives: 4,
   lr: 1e-3,
   batchSize: 32,
   epochs: 20,

@@ -53,18 +53,21 @@ export function spaced<T>(cases: readonly T[], n: number): T[] {
 
 /**
  * A labelled training (or held-out) case: the target and negatives drawn from its candidates:
- * the `hard` best pre-ranked others, then `random` others from the whole merged set. Only
- * cases whose target survives the pre-rank cut qualify: the ranker never sees the others.
+ * `hard` uniformly from the pre-rank cut (the items the ranker faces when serving, so their
+ * features are distributed as there: taking only the best pre-ranked ones would teach it that
+ * a high pre-rank score means "not bought"), then `random` from the rest of the recalled set.
+ * Only cases whose target survives the pre-rank cut qualify: the ranker never sees the others.
  */
 export function labelledInput(c: Candidates, history: Int32Array, target: number, k: CascadeKnobs, rng: Rng): RankInput | undefined {
   const at = c.items.indexOf(target);
-  if (at < 0 || at >= k.prerankSize) return undefined;
-  const picked = [at];
-  for (let i = 0; i < c.items.length && picked.length <= k.hardNegatives; i++) if (i !== at) picked.push(i);
-  const rest: number[] = [];
-  for (let i = 0; i < c.items.length; i++) if (!picked.includes(i)) rest.push(i);
-  rng.shuffle(rest);
-  picked.push(...rest.slice(0, k.randomNegatives));
+  const cut = Math.min(k.prerankSize, c.items.length);
+  if (at < 0 || at >= cut) return undefined;
+  const draw = (from: number, to: number, n: number): number[] => {
+    const pool: number[] = [];
+    for (let i = from; i < to; i++) if (i !== at) pool.push(i);
+    return rng.shuffle(pool).slice(0, n);
+  };
+  const picked = [at, ...draw(0, cut, k.hardNegatives), ...draw(cut, c.items.length, k.randomNegatives)];
   const features = new Float32Array(picked.length * N_FEATURES);
   picked.forEach((i, j) => features.set(c.features.subarray(i * N_FEATURES, (i + 1) * N_FEATURES), j * N_FEATURES));
   const labels = new Float32Array(picked.length);
