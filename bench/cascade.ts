@@ -13,14 +13,14 @@ import { Cascade, cascadeModelDir } from '../src/cascade/cascade.js';
 import { CHANNELS, type Candidates } from '../src/cascade/candidates.js';
 import { loadAlignedEmbeddings } from '../src/cascade/embeddings.js';
 import { cascadeKnobs } from '../src/cascade/knobs.js';
-import { generateAll, RecallCounter, spaced } from '../src/cascade/train.js';
+import { generateAll, RecallCounter } from '../src/cascade/train.js';
 import { rankRequest } from '../src/decode/ranker.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import type { EvalCase, Split } from '../src/eval/types.js';
 import { defaultHome } from '../src/paths.js';
 import { loadInteractions } from '../src/store/interactions.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { loadGenerative } from '../src/tasks/train.js';
+import { loadGenerative, spaced } from '../src/tasks/train.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 
 process.env.GENSEARCH_QUIET = '1';
@@ -54,7 +54,7 @@ console.log('\n## recall of each stage (share of cases whose target it holds), h
 console.log('| split | cases | BM25 | ANN | ItemCF | merged | merged size (mean) | pre-rank cut |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const split of ['valid', 'test'] as Split[]) {
-  const cases = spaced(data[split].cases, recallCases);
+  const cases = recallCases > 0 ? spaced(data[split].cases, recallCases) : data[split].cases;
   const counter = new RecallCounter(knobs.prerankSize);
   generateAll(gen, cases, `recall ${split}`, (c, i) => counter.add(c, cases[i].targets[0]));
   const s = counter.stats();

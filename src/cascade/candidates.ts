@@ -282,18 +282,13 @@ export function reprerank(c: Candidates, w: PrerankWeights): Candidates {
   return { ...c, items: Int32Array.from(order, (i) => c.items[i]), features };
 }
 
-/** Position of `item` among the candidates (pre-rank order), or -1. */
-export function candidateRank(c: Candidates, item: number): number {
-  return c.items.indexOf(item);
-}
-
 function rowMax(row: Float32Array): number {
   let m = 0;
   for (let j = 0; j < row.length; j++) if (row[j] > m) m = row[j];
   return m;
 }
 
-export function dot(a: Float32Array, b: Float32Array): number {
+function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let j = 0; j < a.length; j++) s += a[j] * b[j];
   return s;

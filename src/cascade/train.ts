@@ -8,6 +8,7 @@ import type { ExampleSource } from '../tensor/batching.js';
 import { Rng } from '../tensor/rng.js';
 import { initTensorRuntime } from '../tensor/runtime.js';
 import { type TrainResult, train as trainLoop } from '../tensor/trainer.js';
+import { spaced } from '../tasks/train.js';
 import { trainingFingerprint } from '../baselines/sasrec.js';
 import { CandidateGenerator, type Candidates, CHANNELS, type Channel, FEATURES, N_FEATURES, type PrerankWeights, prerankScore, reprerank } from './candidates.js';
 import type { AlignedEmbeddings } from './embeddings.js';
@@ -43,12 +44,6 @@ export function stepBack(train: TrainData): { view: TrainData; cases: EvalCase[]
     return s.slice(0, -1);
   });
   return { view: { ...train, sequences }, cases };
-}
-
-/** `n` cases spread evenly over the list (all when n is 0 or more than there are). */
-export function spaced<T>(cases: readonly T[], n: number): T[] {
-  if (n <= 0 || n >= cases.length) return [...cases];
-  return Array.from({ length: n }, (_, i) => cases[Math.floor((i * cases.length) / n)]);
 }
 
 /**
@@ -249,7 +244,7 @@ export async function trainCascade(train: TrainData, options: CascadeTrainOption
   await initTensorRuntime();
   const { knobs, emb } = options;
   const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const valid = spaced(options.valid, knobs.validCases);
+  const valid = knobs.validCases > 0 ? spaced(options.valid, knobs.validCases) : [...options.valid];
   if (valid.length === 0) throw badInput('cascade training needs validation cases (search protocol)');
   const validTargets = valid.map((c) => c.targets[0]);
 
