@@ -5,6 +5,7 @@
 // 2. Per-query latency and CPU time of each stage, one request at a time (what a search box
 //    sees), with no query cache: BM25, ANN (query encoding + HNSW search), ItemCF, merge +
 //    features + pre-rank, rank; and the batched rate of the whole cascade.
+//    And the HNSW channel against exact search: overlap of the top quota, time per query.
 // 3. With --generative: the generative retriever's per-query decode latency and CPU time on the
 //    same requests in the same run, and its ratio to the cascade's.
 import { existsSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { CHANNELS, type Candidates } from '../src/cascade/candidates.js';
 import { loadAlignedEmbeddings } from '../src/cascade/embeddings.js';
 import { cascadeKnobs } from '../src/cascade/knobs.js';
 import { generateAll, RecallCounter } from '../src/cascade/train.js';
+import { TopKSelector } from '../src/eval/topk.js';
 import { rankRequest } from '../src/decode/ranker.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import type { EvalCase, Split } from '../src/eval/types.js';
@@ -126,6 +128,38 @@ const batchCases = requests.slice(WARMUP);
 const t0 = performance.now();
 for (let from = 0; from < batchCases.length; from += cascade.batchSize) cascade.rankBatch(batchCases.slice(from, from + cascade.batchSize));
 console.log(`\nbatched (${cascade.batchSize} per call, query cache on): ${((performance.now() - t0) / batchCases.length).toFixed(2)} ms/query`);
+
+// The HNSW channel against exact inner-product search over all items (the same query vectors).
+{
+  const exact = new TopKSelector();
+  const top = new Int32Array(knobs.quotaAnn);
+  const scores = new Float32Array(train.nItems);
+  let overlap = 0;
+  let hnswMs = 0;
+  let exactMs = 0;
+  for (const c of batchCases) {
+    const q = emb.encodeQueries([c.query!]);
+    let t = performance.now();
+    const hits = gen.annSearch(q);
+    hnswMs += performance.now() - t;
+    t = performance.now();
+    for (let i = 0; i < train.nItems; i++) {
+      let sum = 0;
+      for (let j = 0; j < emb.dim; j++) sum += q[j] * emb.items[i * emb.dim + j];
+      scores[i] = sum;
+    }
+    const n = exact.select(scores, knobs.quotaAnn, top);
+    exactMs += performance.now() - t;
+    const truth = new Set(top.subarray(0, n));
+    overlap += hits.filter((item) => truth.has(item)).length / Math.max(1, n);
+  }
+  const m = batchCases.length;
+  console.log(
+    `
+HNSW (M ${knobs.connectivity}, ef_add ${knobs.expansionAdd}, ef_search ${knobs.expansionSearch}) vs exact search for the top ${knobs.quotaAnn}: ` +
+      `overlap ${(overlap / m).toFixed(4)}, ${(hnswMs / m).toFixed(3)} ms vs ${(exactMs / m).toFixed(3)} ms per query (${(exactMs / hnswMs).toFixed(1)}x)`,
+  );
+}
 
 if (generativeFolder) {
   if (!existsSync(generativeFolder)) {
