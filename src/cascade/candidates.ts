@@ -55,6 +55,8 @@ export const FEATURES = [
   'prerank',
 ] as const;
 export const N_FEATURES = FEATURES.length;
+/** Distinct queries whose vectors and ANN hits are kept; past it the caches start over. */
+const QUERY_CACHE = 100_000;
 const F = Object.fromEntries(FEATURES.map((f, i) => [f, i])) as Record<(typeof FEATURES)[number], number>;
 const IN_CHANNEL: Record<Channel, number> = { bm25: F.inBm25, ann: F.inAnn, itemcf: F.inItemcf };
 const RANK_IN_CHANNEL: Record<Channel, number> = { bm25: F.rankBm25, ann: F.rankAnn, itemcf: F.rankItemcf };
@@ -91,7 +93,7 @@ export class CandidateGenerator {
   private popularity = new Float32Array(0);
   private nItems = 0;
   private readonly selector = new TopKSelector();
-  /** Search queries repeat: their vectors and ANN hits are kept by query text. */
+  /** Search queries repeat: their vectors and ANN hits are kept by query text (up to QUERY_CACHE). */
   private readonly queryCache = new Map<string, Float32Array>();
   private readonly annCache = new Map<string, Int32Array>();
 
@@ -141,6 +143,10 @@ export class CandidateGenerator {
   /** Query vectors, cached by text. */
   queryVectors(queries: readonly string[]): Float32Array[] {
     const missing = [...new Set(queries.filter((q) => !this.queryCache.has(q)))];
+    if (this.queryCache.size + missing.length > QUERY_CACHE) {
+      this.queryCache.clear();
+      this.annCache.clear();
+    }
     if (missing.length) {
       const rows = this.emb.encodeQueries(missing);
       missing.forEach((q, i) => this.queryCache.set(q, rows.slice(i * this.emb.dim, (i + 1) * this.emb.dim)));
