@@ -142,10 +142,11 @@ export class CandidateGenerator {
 
   /** Query vectors, cached by text. */
   queryVectors(queries: readonly string[]): Float32Array[] {
-    const missing = [...new Set(queries.filter((q) => !this.queryCache.has(q)))];
+    let missing = [...new Set(queries.filter((q) => !this.queryCache.has(q)))];
     if (this.queryCache.size + missing.length > QUERY_CACHE) {
       this.queryCache.clear();
       this.annCache.clear();
+      missing = [...new Set(queries)];
     }
     if (missing.length) {
       const rows = this.emb.encodeQueries(missing);
