@@ -55,7 +55,7 @@ test('CLI: train-baseline refuses what it cannot train, with the fix in the mess
   const home = tempDir(t);
   const wrong = cli(home, 'train-baseline', 'itemcf');
   assert.equal(wrong.code, 65);
-  assert.match(wrong.stderr, /trains sasrec; got "itemcf"/);
+  assert.match(wrong.stderr, /trains sasrec, cascade; got "itemcf"/);
   const knob = cli(home, 'train-baseline', 'sasrec', '--set', 'sasrec.depth=3');
   assert.equal(knob.code, 65);
   assert.match(knob.stderr, /sasrec has no knob "depth"; its knobs: dModel, nLayers/);

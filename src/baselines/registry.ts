@@ -1,6 +1,8 @@
 import { badInput } from '../errors.js';
 import { defaultHome } from '../paths.js';
 import type { RankingSystem } from '../eval/types.js';
+import { Cascade } from '../cascade/cascade.js';
+import { CASCADE_DEFAULTS, cascadeKnobs } from '../cascade/knobs.js';
 import { GENERATIVE_SYSTEM_DEFAULTS, generativeSystem } from '../tasks/train.js';
 import { BM25, BM25_DEFAULTS } from './bm25.js';
 import { Blend } from './blend.js';
@@ -85,6 +87,21 @@ export const BASELINES: readonly BaselineSpec[] = [
     defaults: { ...SASREC_DEFAULTS },
     grid: {},
     create: (p, context) => new Sasrec(sasrecKnobs(p), context?.home ?? defaultHome()),
+  },
+  {
+    name: 'cascade',
+    description:
+      'search cascade: recall (BM25, HNSW over the aligned embeddings, ItemCF) -> two-tower pre-rank -> DIN-style ranker (search only); uses the model `train-baseline cascade` trained',
+    defaults: { ...CASCADE_DEFAULTS },
+    grid: {},
+    create: (p, context) => new Cascade('cascade', cascadeKnobs(p), context?.home ?? defaultHome(), { rank: true }),
+  },
+  {
+    name: 'cascade-norank',
+    description: 'the search cascade without its ranking stage: recalled candidates in pre-rank order (search only)',
+    defaults: { ...CASCADE_DEFAULTS },
+    grid: {},
+    create: (p, context) => new Cascade('cascade-norank', cascadeKnobs(p), context?.home ?? defaultHome(), { rank: false }),
   },
   {
     name: 'generative',

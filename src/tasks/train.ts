@@ -483,7 +483,7 @@ export function trainingPhases(recipe: GenerativeRecipe): Phase[] {
 }
 
 /** Up to n cases evenly spaced over the list (a fixed, deterministic validation sample). */
-function spaced<T>(list: readonly T[], n: number): T[] {
+export function spaced<T>(list: readonly T[], n: number): T[] {
   if (list.length <= n) return [...list];
   return Array.from({ length: n }, (_, i) => list[Math.floor((i * list.length) / n)]);
 }
