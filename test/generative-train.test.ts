@@ -86,7 +86,7 @@ test('training learns the planted rule; the saved model reloads and ranks identi
   await initTensorRuntime();
   const { inter, sids } = plantedShop(160, 24);
   const dir = tempDir(t);
-  const recipe = generativeRecipe({ profile: 'tiny', epochs: '6', patience: '0', batchSize: '64', lr: '0.01', warmupSteps: '5', textVocab: '40', validCases: '80', validBeam: '5', 'mix.item2next': '0' });
+  const recipe = generativeRecipe({ profile: 'tiny', epochs: '6', patience: '0', batchSize: '64', lr: '0.01', warmupSteps: '5', textVocab: '40', validCases: '80', validBeam: '5', 'mix.item2next': '0', sidInit: '0' });
   const { model, summary } = await trainGenerative(inter, sids, { dir, recipe, log: () => {} });
   const phase = summary.phases[0];
   assert.equal(phase.name, 'mixed');

@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { badInput } from '../../errors.js';
 import { disposeParams } from '../../model/params.js';
-import { loadSids } from '../../sids/pipeline.js';
 import { STAGES } from '../../tasks/examples.js';
 import { join } from 'node:path';
 import { runEvaluation, writeReport } from '../../eval/run.js';
 import { SPLITS, type Split } from '../../eval/types.js';
-import { denseSids, generativeDir, generativeRecipe, generativeSystem, recipeConfig, sidInitRows, sidSizes, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
+import { generativeDir, generativeRecipe, generativeSystem, generativeTrainingSids, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
 import { initTensorRuntime, type TensorBackend } from '../../tensor/runtime.js';
 import { cliContext, type GlobalOptions } from '../context.js';
 import { collect, interactionsOf, parseInteger, parseList } from './eval.js';
@@ -80,23 +79,17 @@ export function registerTrain(program: Command): void {
       await initTensorRuntime({ backend });
       const inter = interactionsOf(ctx, opts.dataset);
       const store = ctx.openStore();
-      let sids: ReturnType<typeof denseSids>;
-      let sidRows: Float32Array | null = null;
+      let prepared: ReturnType<typeof generativeTrainingSids>;
       try {
-        const { index, model: sidModel } = loadSids(store, ctx.home, opts.dataset, recipe.sids);
-        sids = denseSids(recipe.sids, index.layout, index, inter.items.map((it) => it.id));
-        if (recipe.sidInit > 0) {
-          const d = recipeConfig(recipe, { textVocab: 2, sidSizes: sidSizes(index.layout), nItems: inter.items.length }).encoder.dModel;
-          sidRows = sidInitRows(sidModel, d, recipe.sidInit);
-          if (!sidRows) throw badInput(`sidInit needs SID codebooks of the model width ${d}; build "${recipe.sids}" has dimension ${sidModel.dim} (set dModel=${sidModel.dim} or sidInit=0)`);
-        }
+        prepared = generativeTrainingSids(store, ctx.home, opts.dataset, recipe, inter.items.map((it) => it.id), { strictInit: 'sidInit' in settings, log: console.log });
       } finally {
         store.close();
       }
+      const { sids, sidRows } = prepared;
       const dir = opts.out ?? generativeDir(ctx.home, opts.dataset, opts.name);
       const { model, summary } = await trainGenerative(inter, sids, {
         dir,
-        recipe,
+        recipe: prepared.recipe,
         resume: opts.resume,
         workers: parseInteger(opts.workers, '--workers'),
         backend,
