@@ -81,3 +81,7 @@ export const UserOut = z.object({
 });
 
 export const ErrorOut = z.object({ statusCode: z.int(), error: z.string(), message: z.string() });
+
+export type RankResponse = z.infer<typeof RankOut>;
+export type UserResponse = z.infer<typeof UserOut>;
+export type ModelResponse = z.infer<typeof ModelOut>;
