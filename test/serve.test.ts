@@ -27,7 +27,15 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     const text = await res.text();
     return { status: res.status, body: (res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : { text }) as T & { message?: string } };
   };
-  const ranking = (r: Reply<RankResponse>) => r.body.items.map((it) => `${it.id}:${it.score}`);
+  type Ranking = { id: string; score: number }[];
+  const ranking = (r: Reply<RankResponse>): Ranking => r.body.items.map((it) => ({ id: it.id, score: it.score }));
+  // Batched decoding changes scores in the last float bits (other matmul shapes), so scores
+  // match to 1e-4 and items as a set (items whose scores tie may swap places); two models differ far more.
+  const sameAnswer = (a: Ranking, b: Ranking | undefined) =>
+    b !== undefined &&
+    a.length === b.length &&
+    a.every((x, i) => Math.abs(x.score - b[i].score) < 1e-4) &&
+    JSON.stringify(a.map((x) => x.id).sort()) === JSON.stringify(b.map((x) => x.id).sort());
 
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'gensearch-serve-'));
@@ -147,6 +155,26 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     for (const path of ['/v1/search', '/v1/recommend', '/v1/items/{id}', '/v1/users/{id}', '/v1/events', '/v1/admin/reload', '/healthz']) assert.ok(doc.body.paths[path], path);
   });
 
+  test('concurrent generative requests are decoded in batches and answer as they do alone', async () => {
+    const bodies = ['nail polish', 'shampoo', 'lipstick', 'face cream', 'perfume', 'hair dryer'].flatMap((query, i) => [
+      { query, k: 5, beam: 10 },
+      { query, userId: users[i], k: 3, beam: 10 },
+    ]);
+    const alone: Ranking[] = [];
+    for (const body of bodies) alone.push(ranking(await call<RankResponse>('POST', '/v1/search', body)));
+    const batchStats = async () => {
+      const text = await fetch(`${server.url}/metrics`).then((r) => r.text());
+      const value = (name: string) => Number(new RegExp(`^gensearch_decode_batch_size_${name} (\\S+)$`, 'm').exec(text)![1]);
+      return { sum: value('sum'), count: value('count') };
+    };
+    const before = await batchStats();
+    const together = await Promise.all(bodies.map((body) => call<RankResponse>('POST', '/v1/search', body)));
+    const after = await batchStats();
+    together.forEach((r, i) => assert.ok(sameAnswer(ranking(r), alone[i]), `request ${i}: ${JSON.stringify(ranking(r))} vs ${JSON.stringify(alone[i])}`));
+    assert.equal(after.sum - before.sum, bodies.length, 'every request went through the batcher');
+    assert.ok(after.count - before.count < bodies.length, `${bodies.length} concurrent requests took ${after.count - before.count} batches`);
+  });
+
   test('model swaps under load: no request fails, and each answer is the one its model alone gives', async () => {
     const user = users[2];
     const requests = [
@@ -155,7 +183,7 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
       ['/v1/recommend', { userId: user, k: 5, beam: 10 }],
     ] as const;
     // What each model alone answers, measured while it is the only one served.
-    const expected = new Map<string, string[]>();
+    const expected = new Map<string, Ranking>();
     const record = async () => {
       for (const [i, [path, body]] of requests.entries()) {
         const r = await call<RankResponse>('POST', path, body);
@@ -171,7 +199,7 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     assert.equal(swapB.body.previous.version, a);
     await record();
     assert.ok(
-      requests.some((_, i) => JSON.stringify(expected.get(`${a}:${i}`)) !== JSON.stringify(expected.get(`${b}:${i}`))),
+      requests.some((_, i) => !sameAnswer(expected.get(`${a}:${i}`)!, expected.get(`${b}:${i}`))),
       'the two models answer differently (else mixing could not be seen)',
     );
     let swapping = true;
@@ -182,7 +210,8 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
         const r = await call<RankResponse>('POST', path, body);
         seen.push(r);
         assert.equal(r.status, 200, `request during a swap failed: ${JSON.stringify(r.body)}`);
-        assert.deepEqual(ranking(r), expected.get(`${r.body.model.version}:${n % requests.length}`), `answer of version ${r.body.model.version} differs from that model alone`);
+        const alone = expected.get(`${r.body.model.version}:${n % requests.length}`);
+        assert.ok(sameAnswer(ranking(r), alone), `answer of version ${r.body.model.version} differs from that model alone: ${JSON.stringify(ranking(r))} vs ${JSON.stringify(alone)}`);
       }
     };
     const swaps = (async () => {

@@ -3,10 +3,10 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { z } from 'zod';
-import { rankRequest } from '../decode/ranker.js';
 import { GensearchError } from '../errors.js';
 import type { RankedList } from '../eval/types.js';
 import { tokenName } from '../sids/layout.js';
+import { DecodeBatcher } from './batcher.js';
 import type { ModelSlot, ServingModel } from './model-slot.js';
 import { type ServeMetrics, serveMetrics } from './metrics.js';
 import {
@@ -37,6 +37,10 @@ export interface AppOptions {
   webDir?: string | null;
   /** Largest request body in bytes (default 256 KiB). */
   bodyLimit?: number;
+  /** Most generative requests decoded in one batch (default 16; 1 = one at a time). */
+  maxBatch?: number;
+  /** How long an idle decoder waits for more requests to batch, ms (default 2). */
+  batchWaitMs?: number;
 }
 
 type Task = 'search' | 'recommend';
@@ -47,6 +51,7 @@ const STATUS: Record<GensearchError['code'], number> = { BAD_INPUT: 400, NOT_FOU
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { shop, slot } = options;
   const metrics = serveMetrics();
+  const batcher = new DecodeBatcher(options.maxBatch ?? 16, options.batchWaitMs ?? 2, (size) => metrics.batchSize.observe(size));
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 256 * 1024 });
 
   // Requests are checked with the zod schemas themselves; replies are plain JSON.
@@ -90,11 +95,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const errors = { 400: ErrorOut, 404: ErrorOut };
   app.post('/v1/search', { schema: { summary: 'Search: ranked items for a query, personalised by a user or a history', body: SearchBody, response: { 200: RankOut, ...errors } } }, async (request) => {
     const body = request.body as SearchBody;
-    return rank(shop, slot, metrics, 'search', body, body.query);
+    return rank({ shop, slot, metrics, batcher }, 'search', body, body.query);
   });
   app.post('/v1/recommend', { schema: { summary: 'Recommendation: the next items for a user or a history', body: RecommendBody, response: { 200: RankOut, ...errors } } }, async (request) => {
     const body = request.body as RecommendBody;
-    return rank(shop, slot, metrics, 'recommend', body, null);
+    return rank({ shop, slot, metrics, batcher }, 'recommend', body, null);
   });
   app.get('/v1/items/:id', { schema: { summary: 'One catalog item with its semantic ID', params: IdParams, response: { 200: ItemOut, 404: ErrorOut } } }, async (request) => {
     const { id } = request.params as z.infer<typeof IdParams>;
@@ -142,12 +147,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 }
 
 /** One ranking request: history from the body or the user, then the model or a baseline. */
-async function rank(shop: Shop, slot: ModelSlot, metrics: ServeMetrics, task: Task, body: RecommendBody, query: string | null): Promise<z.infer<typeof RankOut>> {
+interface Ranking {
+  shop: Shop;
+  slot: ModelSlot;
+  metrics: ServeMetrics;
+  batcher: DecodeBatcher;
+}
+
+async function rank({ shop, slot, metrics, batcher }: Ranking, task: Task, body: RecommendBody, query: string | null): Promise<z.infer<typeof RankOut>> {
   const start = performance.now();
   const history = body.history ? shop.itemIndices(body.history) : body.userId !== undefined ? shop.history(body.userId) : new Int32Array(0);
   return slot.use(async (serving) => {
     let list: RankedList;
-    if (body.system === 'generative') list = (await rankRequest(serving.model, history, query, { k: body.k, beam: body.beam })).list;
+    if (body.system === 'generative') list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam });
     else list = await shop.rankBaseline(body.system, history, query, body.k);
     const seconds = (performance.now() - start) / 1000;
     metrics.rankSeconds.observe({ system: body.system, task }, seconds);

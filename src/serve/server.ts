@@ -20,6 +20,8 @@ export interface ServeOptions {
   baselines?: readonly ServedBaseline[];
   /** Built web page; default dist/web of the checkout. */
   webDir?: string | null;
+  /** Most generative requests decoded in one batch (default 16; 1 = one at a time). */
+  maxBatch?: number;
 }
 
 export interface RunningServer {
@@ -47,7 +49,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await slot.close();
       throw new GensearchError('CONFLICT', `model "${options.name}" was trained on ${slot.serving.model.cfg.nItems} items; dataset "${options.dataset}" has ${shop.items.length}: train it again`);
     }
-    const app = await buildApp({ shop, slot, loadModel: load, logger: options.logger, webDir: options.webDir === undefined ? webDir() : options.webDir });
+    const app = await buildApp({ shop, slot, loadModel: load, logger: options.logger, maxBatch: options.maxBatch, webDir: options.webDir === undefined ? webDir() : options.webDir });
     const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
     return {
       app,

@@ -9,6 +9,7 @@ export interface ServeCliOptions {
   host: string;
   port: string;
   logLevel: string;
+  maxBatch: string;
 }
 
 /** Options shared by `serve` and `demo` (which serves at the end). */
@@ -18,7 +19,8 @@ export function withServeOptions(cmd: Command, dataset: string): Command {
     .option('--name <name>', 'trained model to serve (gensearch train --name)', 'default')
     .option('--host <host>', 'address to listen on (0.0.0.0 exposes the admin route too: put a proxy in front)', '127.0.0.1')
     .option('--port <n>', 'port (0 = any free port)', '8080')
-    .option('--log-level <level>', 'structured log level (pino): fatal, error, warn, info, debug', 'info');
+    .option('--log-level <level>', 'structured log level (pino): fatal, error, warn, info, debug', 'info')
+    .option('--max-batch <n>', 'most generative requests decoded together (dynamic batching; 1 = one at a time)', '16');
 }
 
 /** Serves until SIGINT / SIGTERM, then closes cleanly (in-flight requests finish). */
@@ -30,6 +32,7 @@ export async function serveUntilStopped(home: string, opts: ServeCliOptions): Pr
     host: opts.host,
     port: parseInteger(opts.port, '--port'),
     logger: { level: opts.logLevel },
+    maxBatch: parseInteger(opts.maxBatch, '--max-batch', 1),
   });
   console.log(`gensearch serving "${opts.dataset}" with model "${opts.name}" (version ${server.slot.serving.version}) at ${server.url}`);
   console.log(`  page ${server.url}/   API docs ${server.url}/openapi.json   metrics ${server.url}/metrics`);
