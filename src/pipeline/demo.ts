@@ -33,8 +33,8 @@ export interface DemoModelOptions {
  * The demo model: the small profile, bounded to a few minutes on 2 cores. One epoch of the
  * full mix is about 117k samples (20 min at ~100 samples/s here), so the personalised and
  * next-item samples are subsampled to a tenth (20k samples: about 3 minutes per epoch) and it
- * trains one epoch; the encoder trains one epoch too (its default 3 take ~100 s more).
- * Measured on the demo: rec R@10 0.045, search R@10 0.065 on 200 validation cases (docs/RESULTS.md).
+ * trains one epoch; the encoder trains one epoch too (its default 3 take ~100 s more). The
+ * whole first start takes about 6 minutes here (docs/RESULTS.md, "Serving").
  */
 export const DEMO_MODEL: DemoModelOptions = {
   name: 'default',
