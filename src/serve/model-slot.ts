@@ -65,7 +65,7 @@ interface Entry {
 export class ModelSlot {
   private current: Entry;
   private swapping: Promise<unknown> = Promise.resolve();
-  swaps = 0;
+  private swapCount = 0;
 
   constructor(initial: ServingModel) {
     this.current = { serving: initial, inFlight: 0, retired: false, disposed: false };
@@ -73,6 +73,11 @@ export class ModelSlot {
 
   get serving(): ServingModel {
     return this.current.serving;
+  }
+
+  /** Models swapped in since start. */
+  get swaps(): number {
+    return this.swapCount;
   }
 
   /** Runs `fn` with the model live at the call, keeping it alive until `fn` settles. */
@@ -100,7 +105,7 @@ export class ModelSlot {
       }
       const old = this.current;
       this.current = { serving, inFlight: 0, retired: false, disposed: false };
-      this.swaps++;
+      this.swapCount++;
       old.retired = true;
       disposeIfDone(old);
       return serving;
