@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queryAssigner } from '../decode/query-sid.js';
-import type { GenerativeModel } from '../decode/ranker.js';
+import { type GenerativeModel, rankRequest } from '../decode/ranker.js';
 import { GensearchError } from '../errors.js';
 import { disposeParams } from '../model/params.js';
 import type { SidLayout } from '../sids/layout.js';
@@ -25,7 +25,7 @@ export interface ServingModel {
 /** Files whose bytes define a model version (the checkpoint is named by the bundle's summary). */
 const VERSION_FILES = ['generative.json', 'sid-table.json'];
 
-/** Loads a trained model folder fully (params, tokenizer, trie, query encoder) before anyone sees it. */
+/** Loads a trained model folder fully (params, tokenizer, trie, query encoder) and warms it up before anyone sees it. */
 export async function loadServingModel(tf: Tf, home: string, dataset: string, name: string): Promise<ServingModel> {
   const dir = generativeDir(home, dataset, name);
   if (!existsSync(join(dir, 'generative.json'))) {
@@ -37,6 +37,9 @@ export async function loadServingModel(tf: Tf, home: string, dataset: string, na
   if (loaded.dataset !== dataset) throw new GensearchError('CONFLICT', `${dir} holds a model of dataset "${loaded.dataset}", not "${dataset}"`);
   const model = loaded.model;
   model.assignQuery = await queryAssigner(tf, home, dataset, loaded.sids.build);
+  // One decode before anyone sees the model: the first real request would otherwise pay for
+  // the backend's first calls at these shapes (about a second on the demo model).
+  await rankRequest(model, new Int32Array(0), 'warm up', { k: 1, beam: 20 });
   return {
     name,
     version: hash.digest('hex').slice(0, 12),

@@ -50,7 +50,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       throw new GensearchError('CONFLICT', `model "${options.name}" was trained on ${slot.serving.model.cfg.nItems} items; dataset "${options.dataset}" has ${shop.items.length}: train it again`);
     }
     const app = await buildApp({ shop, slot, loadModel: load, logger: options.logger, maxBatch: options.maxBatch, webDir: options.webDir === undefined ? webDir() : options.webDir });
-    const address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? 8080;
+    const address = await app.listen({ host, port }).catch(async (error: NodeJS.ErrnoException) => {
+      await app.close();
+      await slot.close();
+      if (error.code === 'EADDRINUSE') throw new GensearchError('CONFLICT', `port ${port} on ${host} is in use: pass another --port (0 picks a free one)`);
+      throw error;
+    });
     return {
       app,
       url: address,
