@@ -156,7 +156,8 @@ interface Ranking {
 
 async function rank({ shop, slot, metrics, batcher }: Ranking, task: Task, body: RecommendBody, query: string | null): Promise<z.infer<typeof RankOut>> {
   const start = performance.now();
-  const history = body.history ? shop.itemIndices(body.history) : body.userId !== undefined ? shop.history(body.userId) : new Int32Array(0);
+  const stored = body.userId !== undefined ? shop.history(body.userId) : null; // an unknown user is a 404 even with a history
+  const history = body.history ? shop.itemIndices(body.history) : (stored ?? new Int32Array(0));
   return slot.use(async (serving) => {
     let list: RankedList;
     if (body.system === 'generative') list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam });
