@@ -9,6 +9,7 @@ import { registerImport } from './commands/import.js';
 import { registerRecommend } from './commands/recommend.js';
 import { registerReport } from './commands/report.js';
 import { registerSearch } from './commands/search.js';
+import { registerServe } from './commands/serve.js';
 import { registerSids } from './commands/sids.js';
 import { registerTrain } from './commands/train.js';
 import { registerTrainBaseline } from './commands/train-baseline.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerRecommend(program);
   registerReport(program);
   registerSearch(program);
+  registerServe(program);
   registerSids(program);
   registerTrain(program);
   registerTrainBaseline(program);

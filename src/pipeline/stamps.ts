@@ -37,6 +37,16 @@ export function isFresh(home: string, step: string, print: string): boolean {
   }
 }
 
+/** Fresh and every output path still there (a deleted folder makes the step run again). */
+export function isBuilt(home: string, step: string, print: string, outputs: readonly string[]): boolean {
+  return isFresh(home, step, print) && outputs.every((p) => existsSync(p));
+}
+
+/** Fingerprint of a step that depends on an earlier step's fingerprint and its own settings. */
+export function chained(previous: string, settings: unknown): string {
+  return createHash('sha256').update(previous).update(JSON.stringify(settings)).digest('hex');
+}
+
 /** Written after the step's outputs, atomically, so a crash mid-step never looks finished. */
 export function markDone(home: string, step: string, print: string): void {
   const path = stampPath(home, step);

@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { repoRoot } from '../src/paths.js';
+import type { RankResponse } from '../src/serve/schemas.js';
+import { type RunningServer, startServer, webDir } from '../src/serve/server.js';
+import { runTinyDemo, writeDemoSlice } from './serve-fixtures.js';
+
+interface Reply<T> {
+  status: number;
+  body: T & { message?: string };
+}
+
+describe('serving a model built by the main job (demo slice, tiny profile)', () => {
+  let home: string;
+  let server: RunningServer;
+  let users: string[];
+
+  const call = async <T = Record<string, unknown>>(method: string, path: string, body?: unknown, raw?: string): Promise<Reply<T>> => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: body === undefined && raw === undefined ? {} : { 'content-type': 'application/json' },
+      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : { text }) as T & { message?: string } };
+  };
+  type Ranking = { id: string; score: number }[];
+  const ranking = (r: Reply<RankResponse>): Ranking => r.body.items.map((it) => ({ id: it.id, score: it.score }));
+  // Batched decoding changes scores in the last float bits (other matmul shapes), so scores
+  // match to 1e-4 and items as a set (items whose scores tie may swap places); two models differ far more.
+  const sameAnswer = (a: Ranking, b: Ranking | undefined) =>
+    b !== undefined &&
+    a.length === b.length &&
+    a.every((x, i) => Math.abs(x.score - b[i].score) < 1e-4) &&
+    JSON.stringify(a.map((x) => x.id).sort()) === JSON.stringify(b.map((x) => x.id).sort());
+
+  before(async () => {
+    home = mkdtempSync(join(tmpdir(), 'gensearch-serve-'));
+    const slice = writeDemoSlice(home);
+    users = slice.users;
+    const first = await runTinyDemo(home, slice.dir);
+    assert.deepEqual(first.steps, { import: 'built', embed: 'built', sids: 'built', train: 'built' });
+    // A second model (another seed) for the swap test: only its training step runs.
+    const second = await runTinyDemo(home, slice.dir, 'b', 2);
+    assert.deepEqual(second.steps, { import: 'reused', embed: 'reused', sids: 'reused', train: 'built' });
+    const again = await runTinyDemo(home, slice.dir);
+    assert.deepEqual(again.steps, { import: 'reused', embed: 'reused', sids: 'reused', train: 'reused' }, 'unchanged inputs: nothing is built again');
+    server = await startServer({ home, dataset: 'slice', name: 'default', port: 0, logger: false });
+  });
+
+  after(async () => {
+    await server?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('search, recommend, items, users and health answer with the documented shapes', async () => {
+    const user = users[0];
+    const health = await call<{ status: string; items: number; model: { version: string } }>('GET', '/healthz');
+    assert.equal(health.status, 200);
+    assert.equal(health.body.items, server.shop.items.length);
+    const search = await call<RankResponse>('POST', '/v1/search', { query: 'nail polish', userId: user, k: 5, beam: 10 });
+    assert.equal(search.status, 200, search.body.message);
+    assert.equal(search.body.items.length, 5);
+    assert.equal(search.body.model.version, health.body.model.version);
+    assert.ok(search.body.historyLength >= 5);
+    for (const it of search.body.items) {
+      assert.match(it.sid, /^(<[a-z]_\d+>){4}$/);
+      assert.equal(typeof it.score, 'number');
+      assert.ok('title' in it && 'brand' in it && 'category' in it && 'price' in it);
+    }
+    const scores = search.body.items.map((it) => it.score);
+    assert.deepEqual([...scores].sort((a, b) => b - a), scores, 'best first');
+    const baseline = await call<RankResponse>('POST', '/v1/search', { query: 'nail polish', userId: user, k: 5, system: 'bm25-personal' });
+    assert.equal(baseline.status, 200);
+    assert.equal(baseline.body.system, 'bm25-personal');
+    assert.equal(baseline.body.items.length, 5);
+    const rec = await call<RankResponse>('POST', '/v1/recommend', { userId: user, k: 3 });
+    assert.equal(rec.status, 200);
+    assert.equal(rec.body.items.length, 3);
+    const byHistory = await call<RankResponse>('POST', '/v1/recommend', { history: [search.body.items[0].id], k: 3, system: 'itemcf' });
+    assert.equal(byHistory.status, 200);
+    assert.equal(byHistory.body.historyLength, 1);
+    const item = await call<{ id: string; sid: string }>('GET', `/v1/items/${search.body.items[0].id}`);
+    assert.equal(item.status, 200);
+    assert.equal(item.body.sid, search.body.items[0].sid);
+    const list = await call<{ users: { id: string; historyLength: number }[] }>('GET', '/v1/users?limit=3');
+    assert.equal(list.body.users.length, 3);
+    assert.ok(list.body.users[0].historyLength >= list.body.users[2].historyLength);
+  });
+
+  test('an event joins the user\'s history: the next request sees it', async () => {
+    const user = users[1];
+    const before = await call<{ historyLength: number }>('GET', `/v1/users/${user}`);
+    const search = await call<RankResponse>('POST', '/v1/search', { query: 'shampoo', userId: user });
+    const itemId = search.body.items[0].id;
+    const event = await call<{ added: boolean; historyLength: number }>('POST', '/v1/events', { userId: user, itemId, type: 'click', query: 'shampoo', eventId: `test-${user}-1` });
+    assert.equal(event.status, 201);
+    assert.equal(event.body.historyLength, before.body.historyLength + 1);
+    const repeat = await call<{ added: boolean }>('POST', '/v1/events', { userId: user, itemId, type: 'click', eventId: `test-${user}-1` });
+    assert.equal(repeat.status, 200);
+    assert.equal(repeat.body.added, false, 'the same eventId is stored once');
+    const after = await call<{ historyLength: number; recent: { item: { id: string }; type: string; query: string | null }[] }>('GET', `/v1/users/${user}`);
+    assert.equal(after.body.historyLength, before.body.historyLength + 1);
+    assert.deepEqual([after.body.recent[0].item.id, after.body.recent[0].type, after.body.recent[0].query], [itemId, 'click', 'shampoo']);
+    const next = await call<RankResponse>('POST', '/v1/search', { query: 'shampoo', userId: user });
+    assert.equal(next.body.historyLength, before.body.historyLength + 1);
+    const impression = await call<{ historyLength: number }>('POST', '/v1/events', { userId: user, itemId, type: 'impression' });
+    assert.equal(impression.body.historyLength, before.body.historyLength + 1, 'impressions are stored but are not positive history');
+    const newcomer = await call<{ historyLength: number }>('POST', '/v1/events', { userId: 'visitor-1', itemId, type: 'purchase' });
+    assert.equal(newcomer.status, 201);
+    const rec = await call<RankResponse>('POST', '/v1/recommend', { userId: 'visitor-1', k: 2 });
+    assert.equal(rec.body.historyLength, 1, 'a new user is created by their first event');
+  });
+
+  test('bad input gets a 4xx with a reason, and the server keeps serving', async () => {
+    const cases: [string, string, unknown, number, RegExp][] = [
+      ['POST', '/v1/search', { query: 5 }, 400, /query/],
+      ['POST', '/v1/search', { query: '   ' }, 400, /must not be empty/],
+      ['POST', '/v1/search', { query: 'x', k: '5' }, 400, /k: .*expected number/],
+      ['POST', '/v1/search', { query: 'x', k: 0 }, 400, /k/],
+      ['POST', '/v1/search', { query: 'x', k: 30, beam: 10 }, 400, /beam must be at least k/],
+      ['POST', '/v1/search', { query: 'x', colour: 'red' }, 400, /colour/],
+      ['POST', '/v1/search', { query: 'x', userId: 'nobody' }, 404, /user "nobody"/],
+      ['POST', '/v1/search', { query: 'x', history: ['no-such-item'] }, 404, /item "no-such-item"/],
+      ['POST', '/v1/search', { query: 'x', system: 'oracle' }, 400, /system "oracle" is not served/],
+      ['POST', '/v1/recommend', { k: 3 }, 400, /userId or history/],
+      ['POST', '/v1/recommend', { userId: users[0], system: 'bm25' }, 400, /needs a query/],
+      ['GET', '/v1/items/no-such-item', undefined, 404, /item "no-such-item"/],
+      ['GET', '/v1/users/nobody', undefined, 404, /user "nobody"/],
+      ['POST', '/v1/events', { userId: users[0], itemId: 'no-such-item', type: 'click' }, 404, /item/],
+      ['POST', '/v1/events', { userId: users[0], itemId: '1', type: 'like' }, 400, /type/],
+      ['POST', '/v1/admin/reload', { name: 'missing' }, 404, /no generative model "missing"/],
+      ['GET', '/v2/nothing', undefined, 404, /no route/],
+    ];
+    for (const [method, path, body, status, reason] of cases) {
+      const r = await call(method, path, body);
+      assert.equal(r.status, status, `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
+      assert.match(r.body.message ?? '', reason, `${method} ${path} ${JSON.stringify(body)}`);
+    }
+    const broken = await call('POST', '/v1/search', undefined, '{"query": ');
+    assert.equal(broken.status, 400);
+    const huge = await call('POST', '/v1/search', undefined, JSON.stringify({ query: 'x', history: Array(40000).fill('0123456789') }));
+    assert.equal(huge.status, 413);
+    const health = await call('GET', '/healthz');
+    assert.equal(health.status, 200, 'still serving');
+    const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+    assert.match(metrics, /gensearch_http_requests_total\{method="POST",route="\/v1\/search",status="400"\} [1-9]/);
+    assert.match(metrics, /gensearch_rank_seconds_count\{system="generative",task="search"\} [1-9]/);
+    assert.match(metrics, /gensearch_model_info\{name="default",version="[0-9a-f]{12}"\} 1/);
+    const doc = await call<{ openapi: string; paths: Record<string, unknown> }>('GET', '/openapi.json');
+    assert.match(doc.body.openapi, /^3\./);
+    for (const path of ['/v1/search', '/v1/recommend', '/v1/items/{id}', '/v1/users/{id}', '/v1/events', '/v1/admin/reload', '/healthz']) assert.ok(doc.body.paths[path], path);
+  });
+
+  test('concurrent generative requests are decoded in batches and answer as they do alone', async () => {
+    const bodies = ['nail polish', 'shampoo', 'lipstick', 'face cream', 'perfume', 'hair dryer'].flatMap((query, i) => [
+      { query, k: 5, beam: 10 },
+      { query, userId: users[i], k: 3, beam: 10 },
+    ]);
+    const alone: Ranking[] = [];
+    for (const body of bodies) alone.push(ranking(await call<RankResponse>('POST', '/v1/search', body)));
+    const batchStats = async () => {
+      const text = await fetch(`${server.url}/metrics`).then((r) => r.text());
+      const value = (name: string) => Number(new RegExp(`^gensearch_decode_batch_size_${name} (\\S+)$`, 'm').exec(text)![1]);
+      return { sum: value('sum'), count: value('count') };
+    };
+    const before = await batchStats();
+    const together = await Promise.all(bodies.map((body) => call<RankResponse>('POST', '/v1/search', body)));
+    const after = await batchStats();
+    together.forEach((r, i) => assert.ok(sameAnswer(ranking(r), alone[i]), `request ${i}: ${JSON.stringify(ranking(r))} vs ${JSON.stringify(alone[i])}`));
+    assert.equal(after.sum - before.sum, bodies.length, 'every request went through the batcher');
+    assert.ok(after.count - before.count < bodies.length, `${bodies.length} concurrent requests took ${after.count - before.count} batches`);
+  });
+
+  test('model swaps under load: no request fails, and each answer is the one its model alone gives', async () => {
+    const user = users[2];
+    const requests = [
+      ['/v1/search', { query: 'nail polish', userId: user, k: 5, beam: 10 }],
+      ['/v1/search', { query: 'hair shampoo', k: 5, beam: 10 }],
+      ['/v1/recommend', { userId: user, k: 5, beam: 10 }],
+    ] as const;
+    // What each model alone answers, measured while it is the only one served.
+    const expected = new Map<string, Ranking>();
+    const record = async () => {
+      for (const [i, [path, body]] of requests.entries()) {
+        const r = await call<RankResponse>('POST', path, body);
+        expected.set(`${r.body.model.version}:${i}`, ranking(r));
+      }
+    };
+    await record();
+    const a = server.slot.serving.version;
+    const swapB = await call<{ model: { version: string; name: string }; previous: { version: string } }>('POST', '/v1/admin/reload', { name: 'b' });
+    assert.equal(swapB.status, 200, swapB.body.message);
+    const b = swapB.body.model.version;
+    assert.notEqual(a, b);
+    assert.equal(swapB.body.previous.version, a);
+    await record();
+    assert.ok(
+      requests.some((_, i) => !sameAnswer(expected.get(`${a}:${i}`)!, expected.get(`${b}:${i}`))),
+      'the two models answer differently (else mixing could not be seen)',
+    );
+    let swapping = true;
+    const seen: Reply<RankResponse>[] = [];
+    const client = async (offset: number) => {
+      for (let n = offset; swapping; n++) {
+        const [path, body] = requests[n % requests.length];
+        const r = await call<RankResponse>('POST', path, body);
+        seen.push(r);
+        assert.equal(r.status, 200, `request during a swap failed: ${JSON.stringify(r.body)}`);
+        const alone = expected.get(`${r.body.model.version}:${n % requests.length}`);
+        assert.ok(sameAnswer(ranking(r), alone), `answer of version ${r.body.model.version} differs from that model alone: ${JSON.stringify(ranking(r))} vs ${JSON.stringify(alone)}`);
+      }
+    };
+    const swaps = (async () => {
+      for (let s = 0; s < 6; s++) {
+        const r = await call<{ model: { version: string } }>('POST', '/v1/admin/reload', { name: s % 2 === 0 ? 'default' : 'b' });
+        assert.equal(r.status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+      swapping = false;
+    })();
+    await Promise.all([swaps, client(0), client(1), client(2), client(0)]);
+    const versions = new Set(seen.map((r) => r.body.model.version));
+    assert.deepEqual([...versions].sort(), [a, b].sort(), `requests ran on both models (${seen.length} requests)`);
+    assert.equal(server.slot.serving.version, b);
+  });
+
+  test('the web page in headless Chromium: type a query, see both result lists, switch user, see the ranking change', async (t) => {
+    const chromium = '/usr/bin/chromium';
+    if (!existsSync(chromium)) {
+      if (process.env.CI) throw new Error(`${chromium} is missing; .ci/run installs Debian's chromium and CI must run this test`);
+      t.skip(`${chromium} is absent (apt-get install -y chromium)`);
+      return;
+    }
+    assert.ok(existsSync(join(webDir(), 'index.html')), 'the page is built by npm run build');
+    const { chromium: launcher } = await import('playwright-core');
+    const profile = mkdtempSync(join(tmpdir(), 'gensearch-chromium-')); // a fresh --user-data-dir
+    const browser = await launcher.launchPersistentContext(profile, {
+      executablePath: chromium,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${server.url}/`);
+      // Browser-side checks are strings: the test compiles without the DOM library.
+      await page.waitForFunction("document.querySelectorAll('#user option').length > 2");
+      await page.fill('#query', 'nail polish');
+      await page.click('#go');
+      await page.waitForSelector('#generative-results li');
+      await page.waitForSelector('#baseline-results li');
+      const listOf = () => page.locator('#generative-results li').allTextContents();
+      const first = await listOf();
+      assert.equal(first.length, 10);
+      assert.match(first[0], /<a_\d+>/, 'SIDs shown');
+      assert.match(await page.textContent('#generative-latency') ?? '', /\d+(\.\d+)? ms/);
+      assert.match(await page.textContent('#baseline-name') ?? '', /bm25-personal/);
+      assert.ok((await page.$$('#history li')).length > 0, "the user's recent behaviour is shown");
+      const other = await page.locator('#user option').nth(2).getAttribute('value');
+      await page.selectOption('#user', other!);
+      // The status line names the user once both lists show that user's results.
+      await page.waitForFunction(`document.querySelector('#status').textContent.includes('user ${other} ')`);
+      const second = await listOf();
+      assert.notDeepEqual(second, first, 'another user, another ranking');
+      const shots = join(repoRoot(), 'test-artifacts');
+      mkdirSync(shots, { recursive: true });
+      await page.screenshot({ path: join(shots, 'serve-page.png'), fullPage: true });
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});
