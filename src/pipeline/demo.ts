@@ -9,10 +9,10 @@ import { importAmazonBeauty } from '../import/amazon-beauty.js';
 import { disposeParams } from '../model/params.js';
 import { demoDataDir } from '../paths.js';
 import type { SidConfig } from '../sids/build.js';
-import { buildDatasetSids, loadSids, sidDir } from '../sids/pipeline.js';
+import { buildDatasetSids, sidDir } from '../sids/pipeline.js';
 import { loadInteractions } from '../store/interactions.js';
 import { SqliteStore } from '../store/sqlite.js';
-import { denseSids, generativeDir, generativeRecipe, type TrainingSummary, trainGenerative } from '../tasks/train.js';
+import { generativeDir, generativeRecipe, generativeTrainingSids, type TrainingSummary, trainGenerative } from '../tasks/train.js';
 import { initTensorRuntime } from '../tensor/runtime.js';
 import { chained, fingerprint, isBuilt, isFresh, markDone } from './stamps.js';
 
@@ -147,16 +147,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }
       encoder?.dispose();
       modelDir = generativeDir(options.home, dataset, spec.name);
-      const trainPrint = chained(sidsPrint, { recipe: spec.recipe, workers: spec.workers });
+      // The resolved recipe, so a change of the defaults retrains too.
+      const trainPrint = chained(sidsPrint, { recipe: generativeRecipe(spec.recipe), workers: spec.workers });
       if (isBuilt(options.home, `train-${dataset}-${spec.name}`, trainPrint, [join(modelDir, 'generative.json')])) {
         log(`train: model "${spec.name}" is up to date (${modelDir})`);
         steps.train = 'reused';
       } else {
-        const recipe = generativeRecipe(spec.recipe);
-        const { index } = loadSids(store, options.home, dataset, recipe.sids);
-        const sids = denseSids(recipe.sids, index.layout, index, inter.items.map((it) => it.id));
+        const { sids, sidRows, recipe } = generativeTrainingSids(store, options.home, dataset, generativeRecipe(spec.recipe), inter.items.map((it) => it.id), { log });
         log(`train: generative retriever, profile ${recipe.profile}, ${recipe.epochs} epoch(s), into ${modelDir}`);
-        const result = await trainGenerative(inter, sids, { dir: modelDir, recipe, workers: spec.workers, log });
+        const result = await trainGenerative(inter, sids, { dir: modelDir, recipe, sidRows, workers: spec.workers, log });
         disposeParams(result.model.params);
         training = result.summary;
         markDone(options.home, `train-${dataset}-${spec.name}`, trainPrint);
