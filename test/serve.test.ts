@@ -77,6 +77,12 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     assert.equal(baseline.status, 200);
     assert.equal(baseline.body.system, 'bm25-personal');
     assert.equal(baseline.body.items.length, 5);
+    const cascade = await call<RankResponse>('POST', '/v1/search', { query: 'nail polish', userId: user, k: 5, system: 'cascade-norank' });
+    assert.equal(cascade.status, 200, 'the cascade is served where its embeddings were built');
+    assert.equal(cascade.body.items.length, 5);
+    const noQuery = await call<{ message: string }>('POST', '/v1/recommend', { userId: user, k: 5, system: 'cascade-norank' });
+    assert.equal(noQuery.status, 400);
+    assert.match(noQuery.body.message, /does not serve recommendation/);
     const rec = await call<RankResponse>('POST', '/v1/recommend', { userId: user, k: 3 });
     assert.equal(rec.status, 200);
     assert.equal(rec.body.items.length, 3);
@@ -265,6 +271,11 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
       await page.waitForFunction(`document.querySelector('#status').textContent.includes('user ${other} ')`);
       const second = await listOf();
       assert.notDeepEqual(second, first, 'another user, another ranking');
+      // The search cascade (recall + pre-rank) can stand beside the model instead.
+      await page.selectOption('#baseline', 'cascade-norank');
+      await page.waitForFunction(
+        "document.querySelector('#baseline-name').textContent === 'cascade-norank' && document.querySelectorAll('#baseline-results li:not(.error)').length > 0",
+      );
       const shots = join(repoRoot(), 'test-artifacts');
       mkdirSync(shots, { recursive: true });
       await page.screenshot({ path: join(shots, 'serve-page.png'), fullPage: true });

@@ -7,6 +7,7 @@ const form = $<HTMLFormElement>('search-form');
 const queryBox = $<HTMLInputElement>('query');
 const userSelect = $<HTMLSelectElement>('user');
 const status = $<HTMLParagraphElement>('status');
+const baselineSelect = $<HTMLSelectElement>('baseline');
 
 /** Best baseline per task (docs/RESULTS.md): personal BM25 for search, ItemCF for recommendation. */
 const BASELINE = { search: 'bm25-personal', recommend: 'itemcf' } as const;
@@ -82,14 +83,21 @@ async function run(): Promise<void> {
   const body = query ? { ...base, query } : base;
   status.className = 'muted';
   status.textContent = `${task}…`;
+  const compare = baselineSelect.value || BASELINE[task];
   try {
     const [gen, baseline] = await Promise.all([
       api<RankResponse>('POST', `/v1/${task}`, { ...body, system: 'generative' }),
-      api<RankResponse>('POST', `/v1/${task}`, { ...body, system: BASELINE[task] }),
+      // A system that cannot serve this task (the cascade needs a query) says why in its column.
+      api<RankResponse>('POST', `/v1/${task}`, { ...body, system: compare }).catch((error: Error) => error),
     ]);
-    $('baseline-name').textContent = BASELINE[task];
+    $('baseline-name').textContent = compare;
     showResults('generative-results', 'generative-latency', gen);
-    showResults('baseline-results', 'baseline-latency', baseline);
+    if (baseline instanceof Error) {
+      $<HTMLOListElement>('baseline-results').replaceChildren(el('li', 'error', baseline.message));
+      $('baseline-latency').textContent = '';
+    } else {
+      showResults('baseline-results', 'baseline-latency', baseline);
+    }
     status.textContent = `${task} for ${userSelect.value ? `user ${userSelect.value} (${gen.historyLength} items of history)` : 'an anonymous user'}`;
   } catch (error) {
     status.className = 'error';
@@ -104,7 +112,8 @@ async function recordClick(itemId: string): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  const health = await api<{ dataset: string; items: number; users: number; model: ModelResponse }>('GET', '/healthz');
+  const health = await api<{ dataset: string; items: number; users: number; baselines: string[]; model: ModelResponse }>('GET', '/healthz');
+  baselineSelect.append(...health.baselines.map((name) => new Option(name, name)));
   $('model').textContent = `dataset ${health.dataset} · ${health.items} items · ${health.users} users · model ${health.model.name} (${health.model.version})`;
   const { users } = await api<{ users: { id: string; historyLength: number }[] }>('GET', '/v1/users?limit=30');
   userSelect.replaceChildren(new Option('anonymous', ''), ...users.map((u) => new Option(`${u.id} (${u.historyLength} items)`, u.id)));
@@ -114,6 +123,7 @@ async function start(): Promise<void> {
     event.preventDefault();
     void run();
   });
+  baselineSelect.addEventListener('change', () => void run());
   userSelect.addEventListener('change', () => {
     void showUser().then(run);
   });

@@ -10,7 +10,7 @@ const id = z.string().min(1).max(200);
 const query = z.string().trim().min(1, 'query must not be empty').max(500);
 const k = z.int().min(1).max(100).default(10).describe('items to return');
 const beam = z.int().min(1).max(512).default(20).describe('beam width of the constrained beam search (generative system); at least k');
-const system = z.string().default('generative').describe('"generative" or a baseline: popular, itemcf, swing, bm25, bm25-personal');
+const system = z.string().default('generative').describe('"generative" or a baseline: popular, itemcf, swing, bm25, bm25-personal, cascade-norank (search; where the aligned embeddings exist)');
 const history = z.array(id).max(1000).describe("item ids, oldest first; replaces the stored user's history");
 
 export const SearchBody = z

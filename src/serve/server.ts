@@ -44,7 +44,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   try {
     const load = (name: string) => loadServingModel(tf, options.home, options.dataset, name);
     const slot = new ModelSlot(await load(options.name));
-    const shop = await Shop.open(store, options.dataset, { baselines: options.baselines });
+    const shop = await Shop.open(store, options.dataset, { baselines: options.baselines, home: options.home });
     if (slot.serving.model.cfg.nItems !== shop.items.length) {
       await slot.close();
       throw new GensearchError('CONFLICT', `model "${options.name}" was trained on ${slot.serving.model.cfg.nItems} items; dataset "${options.dataset}" has ${shop.items.length}: train it again`);

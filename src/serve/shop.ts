@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { baseline } from '../baselines/registry.js';
+import { encoderDir, ITEM_EMBEDDINGS } from '../encoders/embed.js';
 import { GensearchError, notFound } from '../errors.js';
 import { hemQuery } from '../eval/query.js';
 import { TopKSelector } from '../eval/topk.js';
@@ -7,13 +10,25 @@ import { isDenseScorer, type Protocol, type RankedList, type RankingSystem, type
 import { loadInteractions, POSITIVE_TYPES } from '../store/interactions.js';
 import type { EventRecord, EventType, ItemRecord, Store } from '../store/types.js';
 
-/** Baselines the server can rank with beside the model (the cheap ones: no training run). */
-export const SERVED_BASELINES = ['popular', 'itemcf', 'swing', 'bm25', 'bm25-personal'] as const;
+/**
+ * Systems the server can rank with beside the model: the ones that need no training run, and
+ * the search cascade's recall + pre-rank (it needs the aligned embeddings of `gensearch embed`;
+ * its ranker is trained on an evaluation view, not on the live histories, so it is not served).
+ */
+export const SERVED_BASELINES = ['popular', 'itemcf', 'swing', 'bm25', 'bm25-personal', 'cascade-norank'] as const;
 export type ServedBaseline = (typeof SERVED_BASELINES)[number];
 
 export interface ShopOptions {
-  /** Baselines fitted at start (default all of SERVED_BASELINES). */
+  /** Systems fitted at start (default all of SERVED_BASELINES whose inputs exist). */
   baselines?: readonly ServedBaseline[];
+  /** Working folder where systems find what they were built from (the aligned embeddings). */
+  home?: string;
+}
+
+/** The default systems: the cascade only where its embeddings were built. */
+function defaultBaselines(home: string | undefined, dataset: string): ServedBaseline[] {
+  const embedded = home !== undefined && existsSync(join(encoderDir(home, dataset), ITEM_EMBEDDINGS));
+  return SERVED_BASELINES.filter((name) => name !== 'cascade-norank' || embedded);
 }
 
 /**
@@ -53,9 +68,9 @@ export class Shop {
       sequences: [...shop.histories.values()].map((h) => Int32Array.from(h)),
       itemQueries: shop.items.map(hemQuery),
     };
-    for (const name of options.baselines ?? SERVED_BASELINES) {
+    for (const name of options.baselines ?? defaultBaselines(options.home, dataset)) {
       const spec = baseline(name);
-      const system = spec.create({ ...spec.defaults });
+      const system = spec.create({ ...spec.defaults }, options.home === undefined ? undefined : { home: options.home });
       await system.fit(train);
       shop.systems.set(name, system);
     }
