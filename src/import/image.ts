@@ -128,7 +128,7 @@ export function squarePixels(img: RgbImage, size: number): Float32Array {
 }
 
 /** Bilinear sample of an interleaved RGB array at (x, y), clamped to the edges, scaled. */
-function bilinearRgb(src: ArrayLike<number>, w: number, h: number, x: number, y: number, out: Float32Array, o: number, scale: number): void {
+export function bilinearRgb(src: ArrayLike<number>, w: number, h: number, x: number, y: number, out: Float32Array, o: number, scale: number): void {
   const xa = Math.floor(x);
   const ya = Math.floor(y);
   const xb = Math.min(w - 1, xa + 1);
