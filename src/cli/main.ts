@@ -5,6 +5,7 @@ import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
+import { registerEvalImage } from './commands/eval-image.js';
 import { registerImport } from './commands/import.js';
 import { registerRecommend } from './commands/recommend.js';
 import { registerReport } from './commands/report.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerEmbed(program);
   registerImport(program);
   registerEval(program);
+  registerEvalImage(program);
   registerRecommend(program);
   registerReport(program);
   registerSearch(program);

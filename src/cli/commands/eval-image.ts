@@ -1,0 +1,112 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { IMAGE_ENCODER_DEFAULTS } from '../../encoders/image-model.js';
+import { GensearchError } from '../../errors.js';
+import { type PhotoEvalResult, runPhotoEval } from '../../eval/photo.js';
+import { COIL_CATALOGS, COIL_SETS } from '../../import/coil.js';
+import { sharedDataDir } from '../../paths.js';
+import { PHOTO_RECIPE_DEFAULTS } from '../../tasks/photo.js';
+import { initTensorRuntime } from '../../tensor/runtime.js';
+import { cliContext, type GlobalOptions } from '../context.js';
+import { parseInteger, parseList } from './eval.js';
+
+interface EvalImageOptions {
+  data?: string;
+  sets: string;
+  catalogs: string;
+  steps: string;
+  seed: string;
+  levels: string;
+  generative: boolean;
+  genSteps: string;
+  views: string;
+  beam: string;
+  prune?: string;
+  out?: string;
+}
+
+/** Where `eval-image` leaves the photo model of a set and catalog (what `search --image` opens). */
+export function photoModelDir(home: string, dataset: string, name: string): string {
+  return join(home, 'photo', dataset, name);
+}
+
+const f4 = (x: number) => x.toFixed(4);
+
+/** The results as the markdown table docs/RESULTS.md carries. */
+export function photoTable(results: readonly PhotoEvalResult[]): string {
+  const lines = [
+    '| set | catalog | system | HR@1 | HR@5 | MRR | ms / photo |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of results) {
+    const cat = r.catalog === 'one' ? 'one view (0°)' : `${r.catalog}° (${r.catalogPhotos / r.items} views)`;
+    lines.push(`| ${r.set} | ${cat} | nearest view (exact) | ${f4(r.nearestView.hr1)} | ${f4(r.nearestView.hr5)} | ${f4(r.nearestView.mrr)} | ${r.nearestView.msPerPhoto.toFixed(1)} |`);
+    if (r.generative) {
+      const g = r.generative;
+      lines.push(`| ${r.set} | ${cat} | generative (beam ${g.beam}) | ${f4(g.hr1)} | ${f4(g.hr5)} | ${f4(g.mrr)} | ${g.msPerPhoto.toFixed(1)} |`);
+    }
+  }
+  lines.push('', '| set | catalog | VRQ levels | CUR_L1 | CUR_L1xL2 | ICR | query photos on own L1 | on own L1+L2 | catalog photos on own L1+L2 |', '|---|---|---|---|---|---|---|---|---|');
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  for (const r of results) {
+    const v = r.vrq;
+    lines.push(
+      `| ${r.set} | ${r.catalog} | ${v.report.layout.levels.join('-')} | ${pct(v.report.curL1)} | ${pct(v.report.curL1xL2)} | ${pct(v.report.icr)} | ${pct(v.queryShare.level1)} | ${pct(v.queryShare.level12)} | ${pct(v.catalogShare.level12)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function registerEvalImage(program: Command): void {
+  program
+    .command('eval-image')
+    .description('photo search on COIL: trains the image encoder on catalog photos, builds VRQ SIDs and the photo generative model, reports HR@1/5 and MRR against nearest view')
+    .option('--data <dir>', 'COIL folder (default <shared>/coil)')
+    .option('--sets <list>', `sets: ${COIL_SETS.join(', ')}`, COIL_SETS.join(','))
+    .option('--catalogs <list>', `catalogs: ${COIL_CATALOGS.join(', ')} (30/90 = views at multiples of that angle; one = the 0° view)`, COIL_CATALOGS.join(','))
+    .option('--steps <n>', 'image encoder optimizer steps', '300')
+    .option('--seed <n>', 'seed', '1')
+    .option('--levels <list>', 'VRQ shallow codebook sizes', '4,4')
+    .option('--no-generative', 'nearest view and VRQ only')
+    .option('--gen-steps <n>', 'steps of the generative photo-search stage (the alignment stage runs half as many)', String(PHOTO_RECIPE_DEFAULTS.searchSteps))
+    .option('--views <n>', 'augmented views per catalog photo for the generative model', '16')
+    .option('--beam <n>', 'beam width', '10')
+    .option('--prune <nats>', 'dynamic pruning margin (default off)')
+    .option('--out <file>', 'also write the results as JSON')
+    .action(async (opts: EvalImageOptions, cmd: Command) => {
+      const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
+      const dir = opts.data ?? join(sharedDataDir(), 'coil');
+      if (!existsSync(dir)) throw new GensearchError('MISSING_DATA', `the COIL folder ${dir} is missing; pass --data <dir> or set GENSEARCH_SHARED_DATA`);
+      const tf = await initTensorRuntime();
+      const seed = parseInteger(opts.seed, '--seed');
+      const genSteps = parseInteger(opts.genSteps, '--gen-steps', 1);
+      const results: PhotoEvalResult[] = [];
+      for (const set of parseList(opts.sets, COIL_SETS, '--sets')) {
+        for (const catalog of parseList(opts.catalogs, COIL_CATALOGS, '--catalogs')) {
+          const outDir = photoModelDir(ctx.home, set, catalog);
+          mkdirSync(outDir, { recursive: true });
+          const result = await runPhotoEval(tf, {
+            dir,
+            set,
+            catalog,
+            encoder: IMAGE_ENCODER_DEFAULTS,
+            encoderSteps: parseInteger(opts.steps, '--steps', 1),
+            encoderBatch: 64,
+            encoderLr: 2e-3,
+            seed,
+            vrqLevels: opts.levels.split(',').map((k) => parseInteger(k, '--levels', 2)),
+            generative: opts.generative ? { ...PHOTO_RECIPE_DEFAULTS, alignSteps: Math.ceil(genSteps / 2), searchSteps: genSteps, seed } : null,
+            viewsPerPhoto: parseInteger(opts.views, '--views', 1),
+            beam: parseInteger(opts.beam, '--beam', 1),
+            pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
+            outDir,
+          });
+          writeFileSync(join(outDir, 'eval.json'), JSON.stringify(result, null, 2));
+          results.push(result);
+        }
+      }
+      if (opts.out) writeFileSync(opts.out, JSON.stringify(results, null, 2));
+      console.log(photoTable(results));
+    });
+}
