@@ -42,6 +42,11 @@ export function savePhotoModel(dir: string, file: Omit<PhotoModelFile, 'format'>
 
 export const ENCODER_DIR = 'encoder';
 
+/** Where a photo model of a dataset lives under the working folder (`eval-image` writes <set>/<catalog>). */
+export function photoModelDir(home: string, dataset: string, name: string): string {
+  return join(home, 'photo', dataset, name);
+}
+
 /** An open photo model: load once, search many times. */
 export interface PhotoSearch {
   dataset: string;

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { photoModelDir } from '../../decode/photo-search.js';
 import { IMAGE_ENCODER_DEFAULTS } from '../../encoders/image-model.js';
 import { GensearchError } from '../../errors.js';
 import { type PhotoEvalResult, runPhotoEval } from '../../eval/photo.js';
@@ -24,11 +25,6 @@ interface EvalImageOptions {
   beam: string;
   prune?: string;
   out?: string;
-}
-
-/** Where `eval-image` leaves the photo model of a set and catalog (what `search --image` opens). */
-export function photoModelDir(home: string, dataset: string, name: string): string {
-  return join(home, 'photo', dataset, name);
 }
 
 const f4 = (x: number) => x.toFixed(4);
