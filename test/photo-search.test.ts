@@ -14,6 +14,7 @@ import { SidTrie } from '../src/sids/trie.js';
 import { buildVrq, shallowAgreement } from '../src/sids/vrq.js';
 import { photoModelConfig, photoPrompt, PHOTO_RECIPE_DEFAULTS, trainPhotoGenerative } from '../src/tasks/photo.js';
 import { packContext, packPrompts } from '../src/tasks/prompt.js';
+import { withinItemMixes } from '../src/eval/photo.js';
 import { Rng } from '../src/tensor/rng.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 import { tempDir } from './helpers.js';
@@ -118,6 +119,19 @@ test('VRQ: all views of an item share its shallow codes and full SIDs keep items
   // New photos near their item's views mostly quantize to its shallow codes too.
   const fresh = clusteredViews(12, 4, 8, 0.15, 5);
   assert.ok(shallowAgreement(tf, vrq, matrix(fresh.emb, 48, 8), fresh.item).level1 >= 0.9);
+});
+
+test('within-item mixes are unit photo embeddings between two photos of one item', () => {
+  const views = clusteredViews(5, 3, 6, 0.3, 21);
+  const mixes = withinItemMixes(views, 40, 1);
+  for (let m = 0; m < 40; m++) {
+    const v = mixes.emb.subarray(m * 6, (m + 1) * 6);
+    assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-5);
+    // Closer to its own item's photos than to any other item's.
+    const best = (k: number) => Math.max(...[0, 1, 2].map((j) => v.reduce((a, x, d) => a + x * views.emb[(k * 3 + j) * 6 + d], 0)));
+    const own = best(mixes.item[m]);
+    for (let k = 0; k < 5; k++) if (k !== mixes.item[m]) assert.ok(best(k) < own);
+  }
 });
 
 test('photo -> SID decoding only emits valid SIDs, with and without dynamic pruning', async () => {

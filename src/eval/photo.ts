@@ -1,17 +1,15 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NearestView } from '../baselines/nearest-view.js';
 import { generateItems } from '../decode/generate.js';
-import { ENCODER_DIR, type PhotoModelFile, savePhotoModel } from '../decode/photo-search.js';
-import type { ImageEncoderConfig, ImageEncoderParams } from '../encoders/image-model.js';
+import { ENCODER_DIR, openPhotoSearch, type PhotoModelFile, type PhotoSearch, savePhotoModel, type SearchImageOptions, searchPhoto } from '../decode/photo-search.js';
+import type { ImageEncoderConfig } from '../encoders/image-model.js';
 import { AUGMENT_DEFAULTS, embedPixels, trainImageEncoder, type TrainedImageEncoder, viewOf } from '../encoders/image-train.js';
 import { type CoilCatalog, coilObjects, type CoilSet, isCatalogAngle } from '../import/coil.js';
-import { readImage, readImagePixels, squarePixels } from '../import/image.js';
+import { readImagePixels } from '../import/image.js';
 import { disposeParams } from '../model/params.js';
 import { type CodebookReport, codebookReport } from '../sids/codebook-metrics.js';
 import { codesToTokens, positionSizes } from '../sids/layout.js';
 import { matrix } from '../sids/matrix.js';
-import { SidTrie } from '../sids/trie.js';
 import { buildVrq, shallowAgreement } from '../sids/vrq.js';
 import { type PhotoExamples, photoModelConfig, photoPrompt, type PhotoRecipe, trainPhotoGenerative, type TrainedPhotoModel } from '../tasks/photo.js';
 import { Rng } from '../tensor/rng.js';
@@ -86,7 +84,7 @@ export interface EncoderRun {
 /** Trains the image encoder on the catalog photos alone and embeds catalog and query photos. */
 export async function trainAndEmbed(
   photos: CoilPhotos,
-  options: { encoder: ImageEncoderConfig; steps: number; batchSize: number; lr: number; seed: number; outDir: string; log?: (m: string) => void },
+  options: { encoder: ImageEncoderConfig; steps: number; batchSize: number; lr: number; seed: number; outDir: string; resume?: boolean; log?: (m: string) => void },
 ): Promise<EncoderRun> {
   mkdirSync(options.outDir, { recursive: true });
   const size = options.encoder.size;
@@ -99,34 +97,63 @@ export async function trainAndEmbed(
     lr: options.lr,
     seed: options.seed,
     outDir: options.outDir,
+    resume: options.resume,
     log: options.log,
   });
   const embed = (paths: string[]) => embedPixels(encoder.params, encoder.cfg, paths.map((p) => readImagePixels(p, size)));
   return { encoder, catalogEmb: embed(photos.catalogPaths), queryEmb: embed(photos.queryPaths) };
 }
 
-/** Nearest catalog photo: ranks of the true items, and latency measured on `timed` photos one by one. */
-export async function evalNearestView(photos: CoilPhotos, run: EncoderRun, timed = 100): Promise<PhotoMetrics> {
-  const { cfg, params } = run.encoder;
-  const index = new NearestView(run.catalogEmb, photos.catalogItem, cfg.dim);
-  const n = photos.queryItem.length;
-  const ranks = new Int32Array(n);
-  for (let q = 0; q < n; q++) {
-    const scores = index.itemScores(run.queryEmb.subarray(q * cfg.dim, (q + 1) * cfg.dim));
-    const own = scores[photos.queryItem[q]];
-    let rank = 1;
-    scores.forEach((s, i) => {
-      if (s > own || (s === own && i < photos.queryItem[q])) rank++;
-    });
-    ranks[q] = rank;
-  }
-  const ms = await timePerPhoto(photos.queryPaths.slice(0, timed), (path) => index.search(embedOne(params, cfg, path), 10));
-  return photoMetrics(ranks, photos.itemIds.length, ms);
+/** 1-based rank of `target` when items are ordered by score (ties: lower index first). */
+function rankOf(scores: Float32Array, target: number): number {
+  const own = scores[target];
+  let rank = 1;
+  scores.forEach((s, i) => {
+    if (s > own || (s === own && i < target)) rank++;
+  });
+  return rank;
 }
 
-/** The embedding of one photo file, as a live request computes it. */
-export function embedOne(params: ImageEncoderParams, cfg: ImageEncoderConfig, path: string): Float32Array {
-  return embedPixels(params, cfg, [squarePixels(readImage(path), cfg.size)]);
+/** Generative metrics at one decoding setting. */
+export interface GenerativeMetrics extends PhotoMetrics {
+  beam: number;
+  /** Dynamic pruning margin in nats; null = off. */
+  pruneMargin: number | null;
+  /** Beam rows the decoder scored per photo (the work pruning saves). */
+  beamRowsPerPhoto: number;
+}
+
+/**
+ * Both systems of an opened photo model on the query photos (embedded beforehand with the
+ * model's encoder): nearest view, then the generative model at each pruning margin. Latency is
+ * measured through `searchPhoto`, one photo file at a time: decode, resize, embed, search.
+ */
+export async function evalPhotoModel(
+  model: PhotoSearch,
+  photos: CoilPhotos,
+  queryEmb: Float32Array,
+  options: { beam: number; margins: (number | null)[]; timed?: number },
+): Promise<{ nearestView: PhotoMetrics; generative: GenerativeMetrics[] }> {
+  const dim = model.encoder.cfg.dim;
+  const nItems = photos.itemIds.length;
+  const n = photos.queryItem.length;
+  const timedPaths = photos.queryPaths.slice(0, options.timed ?? 50);
+  const latency = (opts: SearchImageOptions) => timePerPhoto(timedPaths, (path) => searchPhoto(model, readFileSync(path), opts));
+  const nearestRanks = Int32Array.from({ length: n }, (_, q) => rankOf(model.nearest.itemScores(queryEmb.subarray(q * dim, (q + 1) * dim)), photos.queryItem[q]));
+  const nearestView = photoMetrics(nearestRanks, nItems, await latency({ method: 'nearest' }));
+  const generative: GenerativeMetrics[] = [];
+  const g = model.generative;
+  if (g) {
+    const prompts = Array.from(photos.queryItem, (_, q) => photoPrompt(queryEmb.subarray(q * dim, (q + 1) * dim)));
+    for (const margin of options.margins) {
+      const pruneMargin = margin ?? undefined;
+      const { lists, stats } = await generateItems(g, g.pack, g.trie, prompts, { beam: options.beam, k: nItems, pruneMargin });
+      const ranks = Int32Array.from(lists, (l, q) => l.items.indexOf(photos.queryItem[q]) + 1);
+      const ms = await latency({ method: 'generative', beam: options.beam, pruneMargin, k: 10 });
+      generative.push({ ...photoMetrics(ranks, nItems, ms), beam: options.beam, pruneMargin: margin, beamRowsPerPhoto: stats.beamRowsScored / n });
+    }
+  }
+  return { nearestView, generative };
 }
 
 /** Mean milliseconds of `fn` per path (awaited one at a time), after one warm-up call. */
@@ -153,7 +180,10 @@ export interface PhotoEvalOptions {
   /** Augmented views per catalog photo for the generative model's training. */
   viewsPerPhoto: number;
   beam: number;
-  pruneMargin?: number;
+  /** Dynamic pruning margins to decode with (null = off). */
+  margins: (number | null)[];
+  /** Continue from the checkpoints a run left in `outDir` (a finished stage is not trained again). */
+  resume?: boolean;
   /** The photo model is written here (see src/decode/photo-search.ts). */
   outDir: string;
   log?: (m: string) => void;
@@ -165,10 +195,15 @@ export interface PhotoEvalResult {
   items: number;
   catalogPhotos: number;
   encoder: { steps: number; seconds: number; loss: number };
-  nearestView: PhotoMetrics;
   vrq: { report: CodebookReport; queryShare: { level1: number; level12: number }; catalogShare: { level1: number; level12: number } };
-  generative: (PhotoMetrics & { trainSeconds: number; stages: TrainedPhotoModel['stages']; beam: number; pruneMargin: number | null; beamRowsPerPhoto: number; invalidSids: number }) | null;
+  generativeTraining: { seconds: number; stages: TrainedPhotoModel['stages'] } | null;
+  nearestView: PhotoMetrics;
+  /** One entry per pruning margin; empty without a generative model. */
+  generative: GenerativeMetrics[];
 }
+
+/** What training produced, before the systems are evaluated. */
+export type PhotoTraining = Omit<PhotoEvalResult, 'nearestView' | 'generative'>;
 
 /**
  * The whole photo-search run on one COIL set and catalog: image encoder (catalog photos only),
@@ -181,9 +216,7 @@ export async function runPhotoEval(tf: Tf, o: PhotoEvalOptions): Promise<PhotoEv
   const nItems = photos.itemIds.length;
   const encoderDir = join(o.outDir, ENCODER_DIR);
   log(`${o.set} catalog ${o.catalog}: ${nItems} items, ${photos.catalogPaths.length} catalog photos, ${photos.queryPaths.length} query photos`);
-  const run = await trainAndEmbed(photos, { encoder: o.encoder, steps: o.encoderSteps, batchSize: o.encoderBatch, lr: o.encoderLr, seed: o.seed, outDir: encoderDir, log });
-  const nearestView = await evalNearestView(photos, run);
-  log(`nearest view: HR@1 ${nearestView.hr1.toFixed(4)} HR@5 ${nearestView.hr5.toFixed(4)} MRR ${nearestView.mrr.toFixed(4)}`);
+  const run = await trainAndEmbed(photos, { encoder: o.encoder, steps: o.encoderSteps, batchSize: o.encoderBatch, lr: o.encoderLr, seed: o.seed, outDir: encoderDir, resume: o.resume, log });
 
   const dim = o.encoder.dim;
   const catalogM = matrix(run.catalogEmb, photos.catalogItem.length, dim);
@@ -193,7 +226,7 @@ export async function runPhotoEval(tf: Tf, o: PhotoEvalOptions): Promise<PhotoEv
   const catalogShare = shallowAgreement(tf, vrq, catalogM, photos.catalogItem);
   log(`VRQ [${vrq.layout.levels.join(', ')}]: query photos on their item's L1 ${queryShare.level1.toFixed(4)}, L1+L2 ${queryShare.level12.toFixed(4)}`);
 
-  let generative: PhotoEvalResult['generative'] = null;
+  let training: PhotoEvalResult['generativeTraining'] = null;
   let generativeFile: PhotoModelFile['generative'] = null;
   if (o.generative) {
     const itemTokens = codesToTokens(vrq.layout, vrq.codes);
@@ -205,29 +238,12 @@ export async function runPhotoEval(tf: Tf, o: PhotoEvalOptions): Promise<PhotoEv
       cfg,
       itemTokens,
       align: concatExamples(clean, augmented),
-      search: augmented,
+      search: concatExamples(concatExamples(clean, augmented), withinItemMixes(concatExamples(clean, augmented), augmented.item.length, o.seed)),
       dir: join(o.outDir, 'generative'),
+      resume: o.resume,
       log,
     });
-    const trie = new SidTrie(itemTokens, cfg.sidSizes.length);
-    const prompts = Array.from(photos.queryItem, (_, q) => photoPrompt(run.queryEmb.subarray(q * dim, (q + 1) * dim)));
-    const { lists, stats } = await generateItems(model, model.pack, trie, prompts, { beam: o.beam, k: nItems, pruneMargin: o.pruneMargin });
-    const ranks = Int32Array.from(lists, (l, q) => l.items.indexOf(photos.queryItem[q]) + 1);
-    const valid = new Set(Array.from({ length: nItems }, (_, i) => i));
-    const invalidSids = lists.reduce((n, l) => n + l.items.filter((it) => !valid.has(it)).length, 0);
-    const ms = await timePerPhoto(photos.queryPaths.slice(0, 50), (path) =>
-      generateItems(model, model.pack, trie, [photoPrompt(embedOne(run.encoder.params, run.encoder.cfg, path))], { beam: o.beam, k: 10, pruneMargin: o.pruneMargin }),
-    );
-    generative = {
-      ...photoMetrics(ranks, nItems, ms),
-      trainSeconds: model.seconds,
-      stages: model.stages,
-      beam: o.beam,
-      pruneMargin: o.pruneMargin ?? null,
-      beamRowsPerPhoto: stats.beamRowsScored / prompts.length,
-      invalidSids,
-    };
-    log(`generative: HR@1 ${generative.hr1.toFixed(4)} HR@5 ${generative.hr5.toFixed(4)} MRR ${generative.mrr.toFixed(4)}`);
+    training = { seconds: model.seconds, stages: model.stages };
     generativeFile = { cfg, dir: join('generative', model.stages[model.stages.length - 1].name) };
     disposeParams(model.params);
   }
@@ -241,16 +257,40 @@ export async function runPhotoEval(tf: Tf, o: PhotoEvalOptions): Promise<PhotoEv
     generative: generativeFile,
   });
   disposeParams(run.encoder.params);
-  return {
+  const trained: PhotoTraining = {
     set: o.set,
     catalog: o.catalog,
     items: nItems,
     catalogPhotos: photos.catalogPaths.length,
     encoder: { steps: run.encoder.steps, seconds: run.encoder.seconds, loss: run.encoder.loss },
-    nearestView,
     vrq: { report, queryShare, catalogShare },
-    generative,
+    generativeTraining: training,
   };
+  return reevalPhotoModel(o.outDir, photos, trained, { beam: o.beam, margins: o.margins }, log);
+}
+
+/**
+ * Evaluates the photo model saved in `dir` (both systems) and returns `trained` with the
+ * numbers filled in: what `eval-image --reuse` runs on a model trained before.
+ */
+export async function reevalPhotoModel(
+  dir: string,
+  photos: CoilPhotos,
+  trained: PhotoTraining,
+  options: { beam: number; margins: (number | null)[] },
+  log: (m: string) => void,
+): Promise<PhotoEvalResult> {
+  const model = openPhotoSearch(dir);
+  try {
+    const { params, cfg } = model.encoder;
+    const queryEmb = embedPixels(params, cfg, photos.queryPaths.map((p) => readImagePixels(p, cfg.size)));
+    const { nearestView, generative } = await evalPhotoModel(model, photos, queryEmb, options);
+    log(`nearest view: HR@1 ${nearestView.hr1.toFixed(4)} HR@5 ${nearestView.hr5.toFixed(4)} MRR ${nearestView.mrr.toFixed(4)}`);
+    for (const g of generative) log(`generative (prune ${g.pruneMargin ?? 'off'}): HR@1 ${g.hr1.toFixed(4)} HR@5 ${g.hr5.toFixed(4)} MRR ${g.mrr.toFixed(4)}, ${g.beamRowsPerPhoto.toFixed(1)} beam rows / photo`);
+    return { ...trained, nearestView, generative };
+  } finally {
+    model.dispose();
+  }
 }
 
 /** `perPhoto` phone-like views of every catalog photo, embedded: training prompts of the photo task. */
@@ -268,6 +308,37 @@ function augmentedEmbeddings(photos: CoilPhotos, run: EncoderRun, perPhoto: numb
     }
   });
   return { emb: embedPixels(params, cfg, views), item: Int32Array.from(item), dim: cfg.dim };
+}
+
+/**
+ * `count` mixes of two photo embeddings of the same item (a random convex combination,
+ * renormalised): photos between two shots of an item, such as a turntable angle the catalog
+ * skipped, land between their embeddings; the generative model learns that region maps to
+ * the item too.
+ */
+export function withinItemMixes(photos: PhotoExamples, count: number, seed: number): PhotoExamples {
+  const { dim } = photos;
+  const rng = new Rng(seed + 13);
+  const byItem = new Map<number, number[]>();
+  photos.item.forEach((it, i) => byItem.set(it, [...(byItem.get(it) ?? []), i]));
+  const emb = new Float32Array(count * dim);
+  const item = new Int32Array(count);
+  for (let m = 0; m < count; m++) {
+    const a = rng.int(photos.item.length);
+    const same = byItem.get(photos.item[a])!;
+    const b = same[rng.int(same.length)];
+    const t = rng.next();
+    let norm = 0;
+    for (let j = 0; j < dim; j++) {
+      const v = (1 - t) * photos.emb[a * dim + j] + t * photos.emb[b * dim + j];
+      emb[m * dim + j] = v;
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < dim; j++) emb[m * dim + j] /= norm;
+    item[m] = photos.item[a];
+  }
+  return { emb, item, dim };
 }
 
 function concatExamples(a: PhotoExamples, b: PhotoExamples): PhotoExamples {

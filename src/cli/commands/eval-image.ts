@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { photoModelDir } from '../../decode/photo-search.js';
 import { IMAGE_ENCODER_DEFAULTS } from '../../encoders/image-model.js';
-import { GensearchError } from '../../errors.js';
-import { type PhotoEvalResult, runPhotoEval } from '../../eval/photo.js';
+import { badInput, GensearchError, notFound } from '../../errors.js';
+import { loadCoilPhotos, type PhotoEvalResult, type PhotoTraining, reevalPhotoModel, runPhotoEval } from '../../eval/photo.js';
 import { COIL_CATALOGS, COIL_SETS } from '../../import/coil.js';
 import { sharedDataDir } from '../../paths.js';
 import { PHOTO_RECIPE_DEFAULTS } from '../../tasks/photo.js';
@@ -23,8 +23,20 @@ interface EvalImageOptions {
   genSteps: string;
   views: string;
   beam: string;
-  prune?: string;
+  prune: string;
+  reuse?: boolean;
+  resume?: boolean;
   out?: string;
+}
+
+/** "off,2" -> [null, 2]: the pruning margins to decode with. */
+function parseMargins(text: string): (number | null)[] {
+  return text.split(',').map((m) => {
+    if (m.trim() === 'off') return null;
+    const x = Number(m);
+    if (!(x >= 0)) throw badInput(`--prune expects margins in nats (>= 0) or "off", separated by commas; got "${text}"`);
+    return x;
+  });
 }
 
 const f4 = (x: number) => x.toFixed(4);
@@ -38,9 +50,10 @@ export function photoTable(results: readonly PhotoEvalResult[]): string {
   for (const r of results) {
     const cat = r.catalog === 'one' ? 'one view (0°)' : `${r.catalog}° (${r.catalogPhotos / r.items} views)`;
     lines.push(`| ${r.set} | ${cat} | nearest view (exact) | ${f4(r.nearestView.hr1)} | ${f4(r.nearestView.hr5)} | ${f4(r.nearestView.mrr)} | ${r.nearestView.msPerPhoto.toFixed(1)} |`);
-    if (r.generative) {
-      const g = r.generative;
-      lines.push(`| ${r.set} | ${cat} | generative (beam ${g.beam}) | ${f4(g.hr1)} | ${f4(g.hr5)} | ${f4(g.mrr)} | ${g.msPerPhoto.toFixed(1)} |`);
+    for (const g of r.generative) {
+      const prune = g.pruneMargin === null ? '' : `, pruning ${g.pruneMargin} nats`;
+      const label = `generative (beam ${g.beam}${prune}; ${g.beamRowsPerPhoto.toFixed(1)} beam rows / photo)`;
+      lines.push(`| ${r.set} | ${cat} | ${label} | ${f4(g.hr1)} | ${f4(g.hr5)} | ${f4(g.mrr)} | ${g.msPerPhoto.toFixed(1)} |`);
     }
   }
   lines.push('', '| set | catalog | VRQ levels | CUR_L1 | CUR_L1xL2 | ICR | query photos on own L1 | on own L1+L2 | catalog photos on own L1+L2 |', '|---|---|---|---|---|---|---|---|---|');
@@ -68,7 +81,9 @@ export function registerEvalImage(program: Command): void {
     .option('--gen-steps <n>', 'steps of the generative photo-search stage (the alignment stage runs half as many)', String(PHOTO_RECIPE_DEFAULTS.searchSteps))
     .option('--views <n>', 'augmented views per catalog photo for the generative model', '16')
     .option('--beam <n>', 'beam width', '10')
-    .option('--prune <nats>', 'dynamic pruning margin (default off)')
+    .option('--prune <list>', 'dynamic pruning margins to decode with, nats or "off"', 'off,2')
+    .option('--resume', 'continue from the checkpoints in the home (finished stages are not trained again)')
+    .option('--reuse', 'evaluate the photo models an earlier eval-image left in the home (no training)')
     .option('--out <file>', 'also write the results as JSON')
     .action(async (opts: EvalImageOptions, cmd: Command) => {
       const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
@@ -81,6 +96,16 @@ export function registerEvalImage(program: Command): void {
       for (const set of parseList(opts.sets, COIL_SETS, '--sets')) {
         for (const catalog of parseList(opts.catalogs, COIL_CATALOGS, '--catalogs')) {
           const outDir = photoModelDir(ctx.home, set, catalog);
+          const decoding = { beam: parseInteger(opts.beam, '--beam', 1), margins: parseMargins(opts.prune) };
+          if (opts.reuse) {
+            const path = join(outDir, 'eval.json');
+            if (!existsSync(path)) throw notFound(`photo model evaluation ${path}`, 'run eval-image without --reuse first');
+            const before = JSON.parse(readFileSync(path, 'utf8')) as PhotoTraining;
+            const result = await reevalPhotoModel(outDir, loadCoilPhotos(dir, set, catalog), before, decoding, (m) => process.stderr.write(`${m}\n`));
+            writeFileSync(path, JSON.stringify(result, null, 2));
+            results.push(result);
+            continue;
+          }
           mkdirSync(outDir, { recursive: true });
           const result = await runPhotoEval(tf, {
             dir,
@@ -94,8 +119,8 @@ export function registerEvalImage(program: Command): void {
             vrqLevels: opts.levels.split(',').map((k) => parseInteger(k, '--levels', 2)),
             generative: opts.generative ? { ...PHOTO_RECIPE_DEFAULTS, alignSteps: Math.ceil(genSteps / 2), searchSteps: genSteps, seed } : null,
             viewsPerPhoto: parseInteger(opts.views, '--views', 1),
-            beam: parseInteger(opts.beam, '--beam', 1),
-            pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
+            ...decoding,
+            resume: opts.resume,
             outDir,
           });
           writeFileSync(join(outDir, 'eval.json'), JSON.stringify(result, null, 2));
