@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { PNG } from 'pngjs';
 import { NearestView } from '../src/baselines/nearest-view.js';
 import { constrainedBeamSearch } from '../src/decode/beam-search.js';
 import { generateItems, GenerativeSession } from '../src/decode/generate.js';
+import { ENCODER_DIR, savePhotoModel, searchImage } from '../src/decode/photo-search.js';
 import { embedImages, IMAGE_ENCODER_DEFAULTS, type ImageEncoderConfig, imageEncoderObjective } from '../src/encoders/image-model.js';
 import { embedPixels, type PhotoSet, trainImageEncoder } from '../src/encoders/image-train.js';
 import { initGenerative, SidDecoder } from '../src/model/generative.js';
@@ -76,7 +79,8 @@ test('the image encoder learns a planted multi-view signal from catalog views al
   const untrained = imageEncoderObjective(TINY).init(new Rng(1));
   const before = measure(untrained);
   disposeParams(untrained);
-  const trained = await trainImageEncoder({ photos, encoder: TINY, steps: 60, batchSize: 12, lr: 3e-3, seed: 1, outDir: tempDir(t), log: () => {} });
+  const modelDir = tempDir(t);
+  const trained = await trainImageEncoder({ photos, encoder: TINY, steps: 60, batchSize: 12, lr: 3e-3, seed: 1, outDir: join(modelDir, ENCODER_DIR), log: () => {} });
   assert.equal(trained.steps, 60);
   const after = measure(trained.params);
   assert.ok(after.hr >= 0.95, `trained nearest-view HR@1 ${after.hr}`);
@@ -85,6 +89,23 @@ test('the image encoder learns a planted multi-view signal from catalog views al
   // The embeddings are unit vectors.
   const z = tf.tidy(() => tf.norm(embedImages(trained.params, TINY, tf.tensor4d(catalog[0], [1, SIDE, SIDE, 3]))).dataSync()[0]);
   assert.ok(Math.abs(z - 1) < 1e-4);
+
+  // The library call a server uses: a saved photo model answers photo bytes (nearest view here).
+  savePhotoModel(modelDir, {
+    dataset: 'stripes',
+    itemIds: ['a', 'b', 'c', 'd'],
+    titles: ['A', 'B', 'C', 'D'],
+    sids: { layout: { levels: [2, 2], opq: null }, codes: [0, 0, 0, 1, 1, 0, 1, 1] },
+    catalog: { emb: Array.from(embedPixels(trained.params, TINY, catalog)), item: catalogItem },
+    generative: null,
+  });
+  const png = new PNG({ width: SIDE, height: SIDE });
+  queries[5].forEach((v, i) => png.data.set([Math.round(v * 255)], Math.floor(i / 3) * 4 + (i % 3)));
+  png.data.forEach((_, i) => i % 4 === 3 && (png.data[i] = 255));
+  const answer = await searchImage(modelDir, PNG.sync.write(png), { k: 2 });
+  assert.equal(answer.method, 'nearest');
+  assert.deepEqual([answer.items.length, answer.items[0].id, answer.items[0].title], [2, ['a', 'b', 'c', 'd'][queryItem[5]], ['A', 'B', 'C', 'D'][queryItem[5]]]);
+  await assert.rejects(searchImage(modelDir, Buffer.from('not a photo')), /not an image/);
   disposeParams(trained.params);
 });
 

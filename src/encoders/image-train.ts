@@ -1,9 +1,8 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { badInput, notFound } from '../errors.js';
 import { bilinearRgb } from '../import/image.js';
-import { disposeParams } from '../model/params.js';
 import type { ExampleSource } from '../tensor/batching.js';
 import type { HostBatch } from '../tensor/objective.js';
 import { Rng } from '../tensor/rng.js';
@@ -161,6 +160,7 @@ export async function trainImageEncoder(o: ImageTrainOptions): Promise<TrainedIm
   const batchSize = Math.min(o.batchSize, o.photos.pixels.length);
   const epochs = Math.max(1, Math.ceil(o.steps / Math.ceil(o.photos.pixels.length / batchSize)));
   const augment = o.augment ?? AUGMENT_DEFAULTS;
+  mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, CONFIG_FILE), JSON.stringify({ encoder: o.encoder, augment }, null, 2));
   const result = await train({
     spec: imageEncoderSpec(o.encoder),
@@ -207,8 +207,4 @@ export function embedPixels(params: ImageEncoderParams, cfg: ImageEncoderConfig,
     z.dispose();
   }
   return out;
-}
-
-export function disposeImageEncoder(params: ImageEncoderParams): void {
-  disposeParams(params);
 }

@@ -13,8 +13,7 @@ export interface RgbImage {
   gray: boolean;
 }
 
-export const IMAGE_FORMATS = ['png', 'jpeg'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number] | 'webp';
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
 
 /** The format from the file's first bytes (names and extensions lie; magic numbers do not). */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
