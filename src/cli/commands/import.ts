@@ -33,7 +33,12 @@ const FOLDER_KINDS: Record<Exclude<Kind, 'generic'>, { folder: () => string; run
   demo: { folder: demoDataDir, run: importAmazonBeauty },
   kuaisearch: { folder: () => join(sharedDataDir(), 'kuaisearch-demo'), run: importKuaiSearch },
   coil: { folder: () => join(sharedDataDir(), 'coil'), run: (store, dir, options, cli) => importCoil(store, dir, { ...options, set: cli.set ?? 'coil20', catalog: cli.catalog }) },
-  images: { folder: () => '.', run: importImageCatalog },
+  images: {
+    folder: () => {
+      throw badInput('import images needs the folder of photos (one file or one sub-folder per item)');
+    },
+    run: importImageCatalog,
+  },
 };
 
 function folderOf(kind: Exclude<Kind, 'generic'>, path: string | undefined): string {
@@ -58,7 +63,6 @@ export function runImport(store: Store, kind: Kind, path: string | undefined, op
   }
   if (hasFiles) throw badInput(`--items, --events and --users belong to "import generic"; "import ${kind}" reads a folder`);
   if (kind === 'demo' && path !== undefined) throw badInput(`import demo reads the bundled data and takes no path; got "${path}"`);
-  if (kind === 'images' && path === undefined) throw badInput('import images needs the folder of photos (one file or one sub-folder per item)');
   if ((opts.set || opts.catalog) && kind !== 'coil') throw badInput(`--set and --catalog belong to "import coil"`);
   return FOLDER_KINDS[kind].run(store, folderOf(kind, path), options, opts);
 }
