@@ -9,6 +9,7 @@ import { importCoil } from '../src/import/coil.js';
 import { decodeImage, squarePixels } from '../src/import/image.js';
 import { importImageCatalog, itemImages } from '../src/import/images.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { catalogFromStore } from '../src/tasks/photo-model.js';
 import { sharedData, tempDir } from './helpers.js';
 
 /** A w x h RGBA image whose pixel (x, y) is (10x, 20y, 100, 255). */
@@ -62,6 +63,12 @@ test('a photo folder becomes one item per file or per sub-folder; a non-image ph
   const result = importImageCatalog(store, dir, { dataset: 'shop' });
   assert.equal(result.items, 2);
   assert.deepEqual(itemImages(store.getItem('shop', 'lamp')!).map((p) => p.slice(dir.length)), ['/lamp/front.png', '/lamp/side.jpg']);
+  // Photo-model training reads the catalog back: every photo with its item.
+  const catalog = catalogFromStore(store, 'shop');
+  assert.deepEqual(catalog.itemIds, ['lamp', 'mug']);
+  assert.deepEqual(Array.from(catalog.photoItem), [0, 0, 1]);
+  assert.equal(catalog.gray, false);
+  assert.throws(() => catalogFromStore(store, 'nothing'), /0 items with photos; a photo model needs at least 2/);
   writeFileSync(join(dir, 'broken.png'), 'not really a png');
   assert.throws(() => importImageCatalog(store, dir, { dataset: 'shop2' }), /broken\.png: not a PNG or JPEG image/);
   assert.equal(store.dataset('shop2'), undefined);

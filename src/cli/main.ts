@@ -13,6 +13,7 @@ import { registerSearch } from './commands/search.js';
 import { registerSids } from './commands/sids.js';
 import { registerTrain } from './commands/train.js';
 import { registerTrainBaseline } from './commands/train-baseline.js';
+import { registerTrainImage } from './commands/train-image.js';
 import { registerTune } from './commands/tune.js';
 
 /** The CLI is a thin layer: each command parses options and calls one library function. */
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerSids(program);
   registerTrain(program);
   registerTrainBaseline(program);
+  registerTrainImage(program);
   registerTune(program);
   return program;
 }

@@ -1,18 +1,15 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { generateItems } from '../decode/generate.js';
-import { ENCODER_DIR, openPhotoSearch, type PhotoModelFile, type PhotoSearch, savePhotoModel, type SearchImageOptions, searchPhoto } from '../decode/photo-search.js';
-import type { ImageEncoderConfig } from '../encoders/image-model.js';
-import { AUGMENT_DEFAULTS, embedPixels, trainImageEncoder, type TrainedImageEncoder, viewOf } from '../encoders/image-train.js';
+import { openPhotoSearch, type PhotoSearch, type SearchImageOptions, searchPhoto } from '../decode/photo-search.js';
+import { embedPixels } from '../encoders/image-train.js';
 import { type CoilCatalog, coilObjects, type CoilSet, isCatalogAngle } from '../import/coil.js';
 import { readImagePixels } from '../import/image.js';
 import { disposeParams } from '../model/params.js';
-import { type CodebookReport, codebookReport } from '../sids/codebook-metrics.js';
-import { codesToTokens, positionSizes } from '../sids/layout.js';
+import type { CodebookReport } from '../sids/codebook-metrics.js';
 import { matrix } from '../sids/matrix.js';
-import { buildVrq, shallowAgreement } from '../sids/vrq.js';
-import { type PhotoExamples, photoModelConfig, photoPrompt, type PhotoRecipe, trainPhotoGenerative, type TrainedPhotoModel } from '../tasks/photo.js';
-import { Rng } from '../tensor/rng.js';
+import { shallowAgreement } from '../sids/vrq.js';
+import { photoPrompt } from '../tasks/photo.js';
+import { type BuiltPhotoModel, buildPhotoModel, type PhotoCatalog, type PhotoModelOptions } from '../tasks/photo-model.js';
 import type { Tf } from '../tensor/runtime.js';
 import { type CaseRanks, meanMetrics, metricKey, perCaseMetrics } from './metrics.js';
 
@@ -38,7 +35,9 @@ export interface CoilPhotos {
   set: CoilSet;
   catalog: CoilCatalog;
   itemIds: string[];
-  /** Catalog photos: path, item, pixels at 2x the encoder size (for augmentation). */
+  /** Object names where the labels file has them, else the item ids. */
+  titles: string[];
+  /** Catalog photos and each one's item. */
   catalogPaths: string[];
   catalogItem: Int32Array;
   queryPaths: string[];
@@ -67,41 +66,13 @@ export function loadCoilPhotos(dir: string, set: CoilSet, catalog: CoilCatalog):
     set,
     catalog,
     itemIds: objects.map((o) => o.id),
+    titles: objects.map((o) => o.label ?? o.id),
     catalogPaths,
     catalogItem: Int32Array.from(catalogItem),
     queryPaths,
     queryItem: Int32Array.from(queryItem),
     gray: set === 'coil20',
   };
-}
-
-export interface EncoderRun {
-  encoder: TrainedImageEncoder;
-  catalogEmb: Float32Array;
-  queryEmb: Float32Array;
-}
-
-/** Trains the image encoder on the catalog photos alone and embeds catalog and query photos. */
-export async function trainAndEmbed(
-  photos: CoilPhotos,
-  options: { encoder: ImageEncoderConfig; steps: number; batchSize: number; lr: number; seed: number; outDir: string; resume?: boolean; log?: (m: string) => void },
-): Promise<EncoderRun> {
-  mkdirSync(options.outDir, { recursive: true });
-  const size = options.encoder.size;
-  const side = 2 * size;
-  const encoder = await trainImageEncoder({
-    photos: { side, pixels: photos.catalogPaths.map((p) => readImagePixels(p, side)), item: photos.catalogItem, gray: photos.gray },
-    encoder: options.encoder,
-    steps: options.steps,
-    batchSize: options.batchSize,
-    lr: options.lr,
-    seed: options.seed,
-    outDir: options.outDir,
-    resume: options.resume,
-    log: options.log,
-  });
-  const embed = (paths: string[]) => embedPixels(encoder.params, encoder.cfg, paths.map((p) => readImagePixels(p, size)));
-  return { encoder, catalogEmb: embed(photos.catalogPaths), queryEmb: embed(photos.queryPaths) };
 }
 
 /** 1-based rank of `target` when items are ordered by score (ties: lower index first). */
@@ -165,27 +136,13 @@ export async function timePerPhoto(paths: string[], fn: (path: string) => unknow
   return (performance.now() - start) / paths.length;
 }
 
-export interface PhotoEvalOptions {
+export interface PhotoEvalOptions extends Omit<PhotoModelOptions, 'log'> {
   dir: string;
   set: CoilSet;
   catalog: CoilCatalog;
-  encoder: ImageEncoderConfig;
-  encoderSteps: number;
-  encoderBatch: number;
-  encoderLr: number;
-  seed: number;
-  vrqLevels: number[];
-  /** null: nearest-view and VRQ only. */
-  generative: PhotoRecipe | null;
-  /** Augmented views per catalog photo for the generative model's training. */
-  viewsPerPhoto: number;
   beam: number;
   /** Dynamic pruning margins to decode with (null = off). */
   margins: (number | null)[];
-  /** Continue from the checkpoints a run left in `outDir` (a finished stage is not trained again). */
-  resume?: boolean;
-  /** The photo model is written here (see src/decode/photo-search.ts). */
-  outDir: string;
   log?: (m: string) => void;
 }
 
@@ -196,7 +153,7 @@ export interface PhotoEvalResult {
   catalogPhotos: number;
   encoder: { steps: number; seconds: number; loss: number };
   vrq: { report: CodebookReport; queryShare: { level1: number; level12: number }; catalogShare: { level1: number; level12: number } };
-  generativeTraining: { seconds: number; stages: TrainedPhotoModel['stages'] } | null;
+  generativeTraining: BuiltPhotoModel['generativeTraining'];
   nearestView: PhotoMetrics;
   /** One entry per pruning margin; empty without a generative model. */
   generative: GenerativeMetrics[];
@@ -213,60 +170,28 @@ export type PhotoTraining = Omit<PhotoEvalResult, 'nearestView' | 'generative'>;
 export async function runPhotoEval(tf: Tf, o: PhotoEvalOptions): Promise<PhotoEvalResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const photos = loadCoilPhotos(o.dir, o.set, o.catalog);
-  const nItems = photos.itemIds.length;
-  const encoderDir = join(o.outDir, ENCODER_DIR);
-  log(`${o.set} catalog ${o.catalog}: ${nItems} items, ${photos.catalogPaths.length} catalog photos, ${photos.queryPaths.length} query photos`);
-  const run = await trainAndEmbed(photos, { encoder: o.encoder, steps: o.encoderSteps, batchSize: o.encoderBatch, lr: o.encoderLr, seed: o.seed, outDir: encoderDir, resume: o.resume, log });
-
-  const dim = o.encoder.dim;
-  const catalogM = matrix(run.catalogEmb, photos.catalogItem.length, dim);
-  const vrq = buildVrq(tf, catalogM, photos.catalogItem, nItems, { levels: o.vrqLevels, seed: o.seed });
-  const report = codebookReport(vrq.codes, vrq.layout);
-  const queryShare = shallowAgreement(tf, vrq, matrix(run.queryEmb, photos.queryItem.length, dim), photos.queryItem);
-  const catalogShare = shallowAgreement(tf, vrq, catalogM, photos.catalogItem);
-  log(`VRQ [${vrq.layout.levels.join(', ')}]: query photos on their item's L1 ${queryShare.level1.toFixed(4)}, L1+L2 ${queryShare.level12.toFixed(4)}`);
-
-  let training: PhotoEvalResult['generativeTraining'] = null;
-  let generativeFile: PhotoModelFile['generative'] = null;
-  if (o.generative) {
-    const itemTokens = codesToTokens(vrq.layout, vrq.codes);
-    const cfg = photoModelConfig(o.generative, { sidSizes: positionSizes(vrq.layout), nItems, dim });
-    const augmented = augmentedEmbeddings(photos, run, o.viewsPerPhoto, o.seed);
-    const clean: PhotoExamples = { emb: run.catalogEmb, item: photos.catalogItem, dim };
-    const model = await trainPhotoGenerative({
-      recipe: o.generative,
-      cfg,
-      itemTokens,
-      align: concatExamples(clean, augmented),
-      search: concatExamples(concatExamples(clean, augmented), withinItemMixes(concatExamples(clean, augmented), augmented.item.length, o.seed)),
-      dir: join(o.outDir, 'generative'),
-      resume: o.resume,
-      log,
-    });
-    training = { seconds: model.seconds, stages: model.stages };
-    generativeFile = { cfg, dir: join('generative', model.stages[model.stages.length - 1].name) };
-    disposeParams(model.params);
-  }
-  const objects = coilObjects(o.dir, o.set);
-  savePhotoModel(o.outDir, {
-    dataset: o.set,
-    itemIds: photos.itemIds,
-    titles: objects.map((ob) => ob.label ?? ob.id),
-    sids: { layout: vrq.layout, codes: Array.from(vrq.codes) },
-    catalog: { emb: Array.from(run.catalogEmb), item: Array.from(photos.catalogItem) },
-    generative: generativeFile,
-  });
-  disposeParams(run.encoder.params);
+  log(`${o.set} catalog ${o.catalog}: ${photos.itemIds.length} items, ${photos.catalogPaths.length} catalog photos, ${photos.queryPaths.length} query photos`);
+  const built = await buildPhotoModel(tf, coilCatalog(photos), { ...o, log });
+  const { params, cfg } = built.encoder;
+  const queryEmb = embedPixels(params, cfg, photos.queryPaths.map((p) => readImagePixels(p, cfg.size)));
+  const queryShare = shallowAgreement(tf, built.vrq, matrix(queryEmb, photos.queryItem.length, cfg.dim), photos.queryItem);
+  log(`VRQ [${built.vrq.layout.levels.join(', ')}]: query photos on their item's L1 ${queryShare.level1.toFixed(4)}, L1+L2 ${queryShare.level12.toFixed(4)}`);
+  disposeParams(params);
   const trained: PhotoTraining = {
     set: o.set,
     catalog: o.catalog,
-    items: nItems,
+    items: photos.itemIds.length,
     catalogPhotos: photos.catalogPaths.length,
-    encoder: { steps: run.encoder.steps, seconds: run.encoder.seconds, loss: run.encoder.loss },
-    vrq: { report, queryShare, catalogShare },
-    generativeTraining: training,
+    encoder: { steps: built.encoder.steps, seconds: built.encoder.seconds, loss: built.encoder.loss },
+    vrq: { report: built.report, queryShare, catalogShare: built.catalogShare },
+    generativeTraining: built.generativeTraining,
   };
   return reevalPhotoModel(o.outDir, photos, trained, { beam: o.beam, margins: o.margins }, log);
+}
+
+/** The catalog side of a COIL protocol, as photo-model training takes it. */
+export function coilCatalog(photos: CoilPhotos): PhotoCatalog {
+  return { dataset: photos.set, itemIds: photos.itemIds, titles: photos.titles, photoPaths: photos.catalogPaths, photoItem: photos.catalogItem, gray: photos.gray };
 }
 
 /**
@@ -293,60 +218,3 @@ export async function reevalPhotoModel(
   }
 }
 
-/** `perPhoto` phone-like views of every catalog photo, embedded: training prompts of the photo task. */
-function augmentedEmbeddings(photos: CoilPhotos, run: EncoderRun, perPhoto: number, seed: number): PhotoExamples {
-  const { params, cfg } = run.encoder;
-  const side = 2 * cfg.size;
-  const rng = new Rng(seed + 7);
-  const views: Float32Array[] = [];
-  const item: number[] = [];
-  photos.catalogPaths.forEach((path, i) => {
-    const src = readImagePixels(path, side);
-    for (let v = 0; v < perPhoto; v++) {
-      views.push(viewOf(src, side, cfg.size, rng, AUGMENT_DEFAULTS, photos.gray));
-      item.push(photos.catalogItem[i]);
-    }
-  });
-  return { emb: embedPixels(params, cfg, views), item: Int32Array.from(item), dim: cfg.dim };
-}
-
-/**
- * `count` mixes of two photo embeddings of the same item (a random convex combination,
- * renormalised): photos between two shots of an item, such as a turntable angle the catalog
- * skipped, land between their embeddings; the generative model learns that region maps to
- * the item too.
- */
-export function withinItemMixes(photos: PhotoExamples, count: number, seed: number): PhotoExamples {
-  const { dim } = photos;
-  const rng = new Rng(seed + 13);
-  const byItem = new Map<number, number[]>();
-  photos.item.forEach((it, i) => byItem.set(it, [...(byItem.get(it) ?? []), i]));
-  const emb = new Float32Array(count * dim);
-  const item = new Int32Array(count);
-  for (let m = 0; m < count; m++) {
-    const a = rng.int(photos.item.length);
-    const same = byItem.get(photos.item[a])!;
-    const b = same[rng.int(same.length)];
-    const t = rng.next();
-    let norm = 0;
-    for (let j = 0; j < dim; j++) {
-      const v = (1 - t) * photos.emb[a * dim + j] + t * photos.emb[b * dim + j];
-      emb[m * dim + j] = v;
-      norm += v * v;
-    }
-    norm = Math.sqrt(norm) || 1;
-    for (let j = 0; j < dim; j++) emb[m * dim + j] /= norm;
-    item[m] = photos.item[a];
-  }
-  return { emb, item, dim };
-}
-
-function concatExamples(a: PhotoExamples, b: PhotoExamples): PhotoExamples {
-  const emb = new Float32Array(a.emb.length + b.emb.length);
-  emb.set(a.emb);
-  emb.set(b.emb, a.emb.length);
-  const item = new Int32Array(a.item.length + b.item.length);
-  item.set(a.item);
-  item.set(b.item, a.item.length);
-  return { emb, item, dim: a.dim };
-}

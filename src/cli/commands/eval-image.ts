@@ -1,31 +1,23 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { photoModelDir } from '../../decode/photo-search.js';
-import { IMAGE_ENCODER_DEFAULTS } from '../../encoders/image-model.js';
 import { badInput, GensearchError, notFound } from '../../errors.js';
 import { loadCoilPhotos, type PhotoEvalResult, type PhotoTraining, reevalPhotoModel, runPhotoEval } from '../../eval/photo.js';
 import { COIL_CATALOGS, COIL_SETS } from '../../import/coil.js';
 import { sharedDataDir } from '../../paths.js';
-import { PHOTO_RECIPE_DEFAULTS } from '../../tasks/photo.js';
 import { initTensorRuntime } from '../../tensor/runtime.js';
 import { cliContext, type GlobalOptions } from '../context.js';
 import { parseInteger, parseList } from './eval.js';
+import { type PhotoTrainingCliOptions, photoTrainingOptions, withPhotoTrainingOptions } from './train-image.js';
 
-interface EvalImageOptions {
+interface EvalImageOptions extends PhotoTrainingCliOptions {
   data?: string;
   sets: string;
   catalogs: string;
-  steps: string;
-  seed: string;
-  levels: string;
-  generative: boolean;
-  genSteps: string;
-  views: string;
   beam: string;
   prune: string;
   reuse?: boolean;
-  resume?: boolean;
   out?: string;
 }
 
@@ -68,21 +60,13 @@ export function photoTable(results: readonly PhotoEvalResult[]): string {
 }
 
 export function registerEvalImage(program: Command): void {
-  program
-    .command('eval-image')
+  withPhotoTrainingOptions(program.command('eval-image'))
     .description('photo search on COIL: trains the image encoder on catalog photos, builds VRQ SIDs and the photo generative model, reports HR@1/5 and MRR against nearest view')
     .option('--data <dir>', 'COIL folder (default <shared>/coil)')
     .option('--sets <list>', `sets: ${COIL_SETS.join(', ')}`, COIL_SETS.join(','))
     .option('--catalogs <list>', `catalogs: ${COIL_CATALOGS.join(', ')} (30/90 = views at multiples of that angle; one = the 0° view)`, COIL_CATALOGS.join(','))
-    .option('--steps <n>', 'image encoder optimizer steps', '300')
-    .option('--seed <n>', 'seed', '1')
-    .option('--levels <list>', 'VRQ shallow codebook sizes', '4,4')
-    .option('--no-generative', 'nearest view and VRQ only')
-    .option('--gen-steps <n>', 'steps of the generative photo-search stage (the alignment stage runs half as many)', String(PHOTO_RECIPE_DEFAULTS.searchSteps))
-    .option('--views <n>', 'augmented views per catalog photo for the generative model', '16')
     .option('--beam <n>', 'beam width', '10')
     .option('--prune <list>', 'dynamic pruning margins to decode with, nats or "off"', 'off,2')
-    .option('--resume', 'continue from the checkpoints in the home (finished stages are not trained again)')
     .option('--reuse', 'evaluate the photo models an earlier eval-image left in the home (no training)')
     .option('--out <file>', 'also write the results as JSON')
     .action(async (opts: EvalImageOptions, cmd: Command) => {
@@ -90,8 +74,6 @@ export function registerEvalImage(program: Command): void {
       const dir = opts.data ?? join(sharedDataDir(), 'coil');
       if (!existsSync(dir)) throw new GensearchError('MISSING_DATA', `the COIL folder ${dir} is missing; pass --data <dir> or set GENSEARCH_SHARED_DATA`);
       const tf = await initTensorRuntime();
-      const seed = parseInteger(opts.seed, '--seed');
-      const genSteps = parseInteger(opts.genSteps, '--gen-steps', 1);
       const results: PhotoEvalResult[] = [];
       for (const set of parseList(opts.sets, COIL_SETS, '--sets')) {
         for (const catalog of parseList(opts.catalogs, COIL_CATALOGS, '--catalogs')) {
@@ -106,23 +88,7 @@ export function registerEvalImage(program: Command): void {
             results.push(result);
             continue;
           }
-          mkdirSync(outDir, { recursive: true });
-          const result = await runPhotoEval(tf, {
-            dir,
-            set,
-            catalog,
-            encoder: IMAGE_ENCODER_DEFAULTS,
-            encoderSteps: parseInteger(opts.steps, '--steps', 1),
-            encoderBatch: 64,
-            encoderLr: 2e-3,
-            seed,
-            vrqLevels: opts.levels.split(',').map((k) => parseInteger(k, '--levels', 2)),
-            generative: opts.generative ? { ...PHOTO_RECIPE_DEFAULTS, alignSteps: Math.ceil(genSteps / 2), searchSteps: genSteps, seed } : null,
-            viewsPerPhoto: parseInteger(opts.views, '--views', 1),
-            ...decoding,
-            resume: opts.resume,
-            outDir,
-          });
+          const result = await runPhotoEval(tf, { dir, set, catalog, ...photoTrainingOptions(opts, outDir), ...decoding });
           writeFileSync(join(outDir, 'eval.json'), JSON.stringify(result, null, 2));
           results.push(result);
         }
