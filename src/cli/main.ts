@@ -5,6 +5,7 @@ import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
+import { registerEvalImage } from './commands/eval-image.js';
 import { registerImport } from './commands/import.js';
 import { registerRecommend } from './commands/recommend.js';
 import { registerReport } from './commands/report.js';
@@ -13,6 +14,7 @@ import { registerServe } from './commands/serve.js';
 import { registerSids } from './commands/sids.js';
 import { registerTrain } from './commands/train.js';
 import { registerTrainBaseline } from './commands/train-baseline.js';
+import { registerTrainImage } from './commands/train-image.js';
 import { registerTune } from './commands/tune.js';
 
 /** The CLI is a thin layer: each command parses options and calls one library function. */
@@ -27,6 +29,7 @@ export function buildProgram(): Command {
   registerEmbed(program);
   registerImport(program);
   registerEval(program);
+  registerEvalImage(program);
   registerRecommend(program);
   registerReport(program);
   registerSearch(program);
@@ -34,6 +37,7 @@ export function buildProgram(): Command {
   registerSids(program);
   registerTrain(program);
   registerTrainBaseline(program);
+  registerTrainImage(program);
   registerTune(program);
   return program;
 }

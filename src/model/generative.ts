@@ -6,7 +6,7 @@ import type { Rng } from '../tensor/rng.js';
 import { matMulT } from '../tensor/runtime.js';
 import { causalBias, type KeyValues, paddingBias } from './attention.js';
 import { type ProfileName, type TransformerConfig, transformerConfig, validateTransformerConfig } from './config.js';
-import { dropout, EVAL, type ForwardContext } from './layers.js';
+import { dropout, EVAL, type ForwardContext, initLinear, linear, type LinearParams } from './layers.js';
 import { crossEntropySum, logSoftmax } from './loss.js';
 import { normalInit } from './params.js';
 import { type BlockCache, initStack, type StackParams, stack } from './transformer.js';
@@ -28,8 +28,8 @@ import { type BlockCache, initStack, type StackParams, stack } from './transform
 export const TASKS = ['item2sid', 'sid2cat', 'query2qsid', 'query2item', 'item2query', 'item2next', 'personal'] as const;
 export type Task = (typeof TASKS)[number];
 
-/** Slot types of the encoder input (added as a type embedding). */
-export const SLOT = { task: 0, user: 1, text: 2, sid: 3, item: 4 } as const;
+/** Slot types of the encoder input (added as a type embedding); `visual` exists only in photo models. */
+export const SLOT = { task: 0, user: 1, text: 2, sid: 3, item: 4, visual: 5 } as const;
 const SLOT_TYPES = 5;
 /** Pooled user vectors after the task token: short-term (last 5 items) and long-term (all). */
 export const USER_SLOTS = 2;
@@ -51,6 +51,16 @@ export interface GenerativeConfig {
   maxPromptText: number;
   /** Most pieces of a text target (plus end-of-text). */
   maxTextTarget: number;
+  /**
+   * Photo input (OneVision): a photo's image-encoder embedding (`dim` numbers) is projected into
+   * `tokens` visual tokens placed right after the user slots. Absent for text-only models.
+   */
+  visual?: VisualInput;
+}
+
+export interface VisualInput {
+  dim: number;
+  tokens: number;
 }
 
 /** Where each kind of token lives in the one table. */
@@ -107,6 +117,7 @@ export interface GenerativeShape {
   maxHistory?: number;
   maxPromptText?: number;
   maxTextTarget?: number;
+  visual?: VisualInput;
 }
 
 /** A full config from a profile and the data's sizes, checked. */
@@ -117,7 +128,7 @@ export function generativeConfig(shape: GenerativeShape): GenerativeConfig {
   const maxPromptText = shape.maxPromptText ?? 24;
   const maxTextTarget = shape.maxTextTarget ?? 12;
   const width = shape.sidSizes.length;
-  const encLen = Math.max(maxHistory, maxPromptText, width, USER_SLOTS);
+  const encLen = Math.max(maxHistory, maxPromptText, width, USER_SLOTS, shape.visual?.tokens ?? 0);
   const encoder = transformerConfig(shape.profile, { ...prof.encoder, ...shape.overrides, maxLen: encLen });
   const decoder = transformerConfig(shape.profile, {
     ...prof.decoder,
@@ -136,6 +147,7 @@ export function generativeConfig(shape: GenerativeShape): GenerativeConfig {
     maxPromptText,
     maxTextTarget,
   };
+  if (shape.visual) cfg.visual = { ...shape.visual };
   validateGenerativeConfig(cfg);
   return cfg;
 }
@@ -152,6 +164,9 @@ export function validateGenerativeConfig(cfg: GenerativeConfig): void {
   for (const key of ['textVocab', 'nItems', 'maxHistory', 'maxPromptText', 'maxTextTarget'] as const) {
     if (!Number.isInteger(cfg[key]) || cfg[key] < 1) throw badInput(`generative config ${key} must be a positive integer; got ${cfg[key]}`);
   }
+  if (cfg.visual && ![cfg.visual.dim, cfg.visual.tokens].every((n) => Number.isInteger(n) && n >= 1)) {
+    throw badInput(`visual input needs positive integer dim and tokens; got ${JSON.stringify(cfg.visual)}`);
+  }
 }
 
 export interface GenerativeParams {
@@ -166,6 +181,8 @@ export interface GenerativeParams {
   dec: StackParams;
   /** Per-item vectors [nItems, d], when `itemEmbedding`. */
   item?: tf.Tensor;
+  /** Photo embedding -> visual tokens [dim, tokens * d], when `visual`. */
+  visual?: LinearParams;
 }
 
 /**
@@ -190,13 +207,14 @@ export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float3
   }
   const p: GenerativeParams = {
     tok,
-    type: normalInit(rng, [SLOT_TYPES, d], std),
+    type: normalInit(rng, [SLOT_TYPES + (cfg.visual ? 1 : 0), d], std),
     encPos: normalInit(rng, [cfg.encoder.maxLen, d], std),
     decPos: normalInit(rng, [cfg.decoder.maxLen, d], std),
     enc: initStack(rng, cfg.encoder),
     dec: initStack(rng, cfg.decoder, { cross: true }),
   };
   if (cfg.itemEmbedding) p.item = normalInit(rng, [cfg.nItems, d], std);
+  if (cfg.visual) p.visual = initLinear(rng, cfg.visual.dim, cfg.visual.tokens * d, std);
   return p;
 }
 
@@ -206,9 +224,11 @@ export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float3
  * - `hist` [B, Lh, W]: SID tokens (table ids) of each history item slot; `histItem` [B, Lh]
  *   its item index (for the item embedding; any value in pads);
  * - `pos`, `type` [B, Lt + Lh]; `mask` [B, Lt + Lh] 1 for real slots;
- * - `userMix` [B, USER_SLOTS, Lh]: weights pooling item slots into the user slots.
+ * - `userMix` [B, USER_SLOTS, Lh]: weights pooling item slots into the user slots;
+ * - photo models only: `visual` [B, dim], the photo embedding of each prompt (zeros and masked
+ *   slots when a prompt has none), added through the projection to the visual-token slots.
  */
-export const ENCODER_KEYS = ['tok', 'hist', 'histItem', 'pos', 'type', 'mask', 'userMix'] as const;
+export const ENCODER_KEYS = ['tok', 'hist', 'histItem', 'pos', 'type', 'mask', 'userMix', 'visual'] as const;
 
 /** Encoder output [B, L, d] and the padding bias for attending to it. */
 export interface Encoded {
@@ -223,6 +243,16 @@ export function encode(p: GenerativeParams, cfg: GenerativeConfig, batch: HostBa
   const [b, lt] = tok.shape as [number, number];
   const [, lh, w] = hist.shape as [number, number, number];
   let x = tf.reshape(tf.gather(p.tok, tf.reshape(tok, [-1])), [b, lt, d]);
+  if (p.visual && cfg.visual) {
+    if (!batch.visual) throw new GensearchError('INTERNAL', 'a photo model was given prompts packed without the visual input');
+    // Visual tokens sit right after the task token and the user slots.
+    const t = cfg.visual.tokens;
+    const from = 1 + USER_SLOTS;
+    const v = tf.reshape(linear(p.visual, toTensor(batch.visual)), [b, t, d]);
+    const parts = [tf.slice(x, [0, 0, 0], [b, from, d]), tf.add(tf.slice(x, [0, from, 0], [b, t, d]), v)];
+    if (lt > from + t) parts.push(tf.slice(x, [0, from + t, 0], [b, lt - from - t, d]));
+    x = tf.concat(parts, 1);
+  }
   if (lh > 0) {
     // A history item is one vector: the sum of its SID tokens' rows (+ its own row).
     let xItem = tf.sum(tf.reshape(tf.gather(p.tok, tf.reshape(hist, [-1])), [b, lh, w, d]), 2);
@@ -331,7 +361,8 @@ export function generativeForwardFlops(cfg: GenerativeConfig, batch: HostBatch):
   const cross = b * ld * 2 * 2 * dd.dModel * dd.dModel + b * le * 2 * 2 * dd.dModel * dd.dModel + attn(ld, le, dd.dModel);
   const decoder = dd.nLayers * (proj(b * ld, dd.dModel, dd.dFF) + attn(ld, ld, dd.dModel) + cross);
   const heads = batch.sidTarget.data.length * 2 * dd.dModel * layout.sidVocab + batch.textTarget.data.length * 2 * dd.dModel * (1 + cfg.textVocab);
-  return encoder + decoder + heads + b * 2 * USER_SLOTS * lh * e.dModel;
+  const visual = cfg.visual ? b * 2 * cfg.visual.dim * cfg.visual.tokens * e.dModel : 0;
+  return encoder + decoder + heads + b * 2 * USER_SLOTS * lh * e.dModel + visual;
 }
 
 /**

@@ -17,6 +17,8 @@ export interface Prompt {
   sid: Int32Array;
   /** Item indices the user interacted with, oldest first (the last `maxHistory` are used). */
   history: Int32Array;
+  /** A photo's image-encoder embedding (photo models only; see `GenerativeConfig.visual`). */
+  visual?: Float32Array;
 }
 
 /** What a target is: an item's SID (SID tokens 0..sidVocab-1) or text pieces. */
@@ -55,11 +57,15 @@ export function packPrompts(prompts: readonly Prompt[], ctx: PackContext): HostB
   const b = prompts.length;
   const texts = prompts.map((p) => p.text.subarray(0, cfg.maxPromptText));
   const hists = prompts.map((p) => p.history.subarray(Math.max(0, p.history.length - cfg.maxHistory)));
+  const vis = cfg.visual;
+  const visualSlots = vis?.tokens ?? 0;
   let lt = 0;
   let lh = 0;
   prompts.forEach((p, i) => {
     if (p.sid.length > w) throw badInput(`a prompt SID has ${p.sid.length} tokens; SIDs here have ${w}`);
-    lt = Math.max(lt, 1 + USER_SLOTS + texts[i].length + p.sid.length);
+    if (p.visual && !vis) throw badInput('a prompt carries a photo, but this model has no visual input (train a photo model)');
+    if (p.visual && vis && p.visual.length !== vis.dim) throw badInput(`a photo embedding has ${p.visual.length} numbers; the model takes ${vis.dim}`);
+    lt = Math.max(lt, 1 + USER_SLOTS + visualSlots + texts[i].length + p.sid.length);
     lh = Math.max(lh, hists[i].length);
   });
   const l = lt + lh;
@@ -70,6 +76,7 @@ export function packPrompts(prompts: readonly Prompt[], ctx: PackContext): HostB
   const type = new Int32Array(b * l);
   const mask = new Float32Array(b * l);
   const userMix = new Float32Array(b * USER_SLOTS * lh);
+  const visual = vis ? new Float32Array(b * vis.dim) : null;
   prompts.forEach((p, i) => {
     let at = 0;
     const put = (token: number, t: number, position: number) => {
@@ -81,6 +88,11 @@ export function packPrompts(prompts: readonly Prompt[], ctx: PackContext): HostB
     };
     put(taskToken(layout, p.task), SLOT.task, 0);
     for (let u = 0; u < USER_SLOTS; u++) put(layout.pad, SLOT.user, u);
+    for (let j = 0; j < visualSlots; j++) {
+      put(layout.pad, SLOT.visual, j);
+      if (!p.visual) mask[i * l + at - 1] = 0; // no photo: the slots stay, masked out
+    }
+    if (p.visual && visual) visual.set(p.visual, i * vis!.dim);
     for (let j = 0; j < texts[i].length; j++) put(layout.textBase + texts[i][j], SLOT.text, j);
     for (let j = 0; j < p.sid.length; j++) put(layout.sidBase + p.sid[j], SLOT.sid, j);
     const h = hists[i];
@@ -101,7 +113,7 @@ export function packPrompts(prompts: readonly Prompt[], ctx: PackContext): HostB
       for (let j = 0; j < n; j++) userMix[(i * USER_SLOTS + u) * lh + (h.length - n + j)] = weights[j];
     });
   });
-  return {
+  const out: HostBatch = {
     tok: { data: tok, shape: [b, lt] },
     hist: { data: hist, shape: [b, lh, w] },
     histItem: { data: histItem, shape: [b, lh] },
@@ -110,6 +122,8 @@ export function packPrompts(prompts: readonly Prompt[], ctx: PackContext): HostB
     mask: { data: mask, shape: [b, l] },
     userMix: { data: userMix, shape: [b, USER_SLOTS, lh] },
   };
+  if (visual) out.visual = { data: visual, shape: [b, vis!.dim] };
+  return out;
 }
 
 /** Decoder inputs and targets of a batch (teacher forcing); see `generativeObjective`. */

@@ -261,7 +261,7 @@ export function sidInitRows(model: SidModel, d: number, scale: number): Float32A
   return Float32Array.from(rows);
 }
 
-function phaseSpec(config: PhaseObjectiveConfig): ObjectiveSpec {
+export function phaseSpec(config: PhaseObjectiveConfig): ObjectiveSpec {
   return { module: import.meta.url, factory: 'generativePhaseObjective', config };
 }
 

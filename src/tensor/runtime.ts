@@ -115,6 +115,35 @@ function registerGradientFixes(): void {
       };
     },
   });
+  // Conv2D: wasm has no Conv2DBackpropFilter kernel. The filter gradient is itself a
+  // convolution (the input with batch and channels swapped, convolved with dy as the filter) and
+  // the input gradient a transposed convolution; both run on wasm's fast (XNNPACK) kernels.
+  // Stride 1 and no dilation: the image encoder pools rather than strides.
+  tf.registerGradient({
+    kernelName: tf.Conv2D,
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const { strides, pad, dilations, dataFormat } = attrs as unknown as { strides: number | number[]; pad: unknown; dilations: number | number[]; dataFormat: string };
+      const ones = (v: number | number[]) => [v].flat().every((s) => s === 1);
+      if (!ones(strides) || !ones(dilations) || (pad !== 'same' && pad !== 'valid') || dataFormat !== 'NHWC') {
+        throw new Error(`conv2d gradient supports stride 1, dilation 1, NHWC, 'same'/'valid' padding; got strides ${String(strides)}, pad ${String(pad)}`);
+      }
+      const g = dy as tf.Tensor4D;
+      const [kh, kw] = filter.shape;
+      return {
+        x: () => tf.conv2dTranspose(g, filter, x.shape, 1, pad),
+        filter: () => {
+          const top = pad === 'same' ? Math.floor((kh - 1) / 2) : 0;
+          const left = pad === 'same' ? Math.floor((kw - 1) / 2) : 0;
+          const padded = pad === 'same' ? tf.pad(x, [[0, 0], [top, kh - 1 - top], [left, kw - 1 - left], [0, 0]]) : x;
+          const xt = tf.transpose(padded, [3, 1, 2, 0]); // [C, H', W', B]
+          const dyt = tf.transpose(g, [1, 2, 0, 3]); // [H, W, B, Cout]
+          return tf.transpose(tf.conv2d(xt, dyt, 1, 'valid'), [1, 2, 0, 3]); // [kh, kw, C, Cout]
+        },
+      };
+    },
+  });
 }
 
 /** What a wasm kernel sees of the backend (the parts the fast gather uses). */

@@ -1,7 +1,9 @@
-import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { type Command, Option } from 'commander';
 import { queryAssigner } from '../../decode/query-sid.js';
 import { rankRequest } from '../../decode/ranker.js';
-import { notFound } from '../../errors.js';
+import { openPhotoSearch, photoModelDir, searchPhoto } from '../../decode/photo-search.js';
+import { badInput, notFound } from '../../errors.js';
 import { disposeParams } from '../../model/params.js';
 import { generativeDir, loadGenerative } from '../../tasks/train.js';
 import { initTensorRuntime } from '../../tensor/runtime.js';
@@ -67,12 +69,68 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
   disposeParams(model.params);
 }
 
+interface ImageCliOptions extends GenerateCliOptions {
+  image?: string;
+  method?: 'generative' | 'nearest';
+}
+
+/**
+ * `search --image <file>`: the photo model of the dataset (`--name`; `eval-image` writes one per
+ * COIL catalog: 30, 90, one) generates the SIDs of the items in the photo.
+ */
+async function runImageSearch(cmd: Command, opts: ImageCliOptions, image: string): Promise<void> {
+  const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
+  await initTensorRuntime();
+  const model = openPhotoSearch(photoModelDir(ctx.home, opts.dataset, opts.name));
+  try {
+    let history: Int32Array | undefined;
+    if (opts.user !== undefined) {
+      const inter = interactionsOf(ctx, opts.dataset);
+      const u = inter.userIds.indexOf(opts.user);
+      if (u < 0) throw notFound(`user "${opts.user}" in dataset "${opts.dataset}"`, 'pass an id from the imported events, or leave --user out');
+      const index = new Map(model.itemIds.map((id, i) => [id, i]));
+      history = Int32Array.from(Array.from(inter.sequences[u], (it) => index.get(inter.items[it].id) ?? -1).filter((i) => i >= 0));
+    }
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(image);
+    } catch {
+      throw notFound(`photo ${image}`);
+    }
+    const result = await searchPhoto(model, bytes, {
+      k: parseInteger(opts.k, '--k', 1),
+      beam: parseInteger(opts.beam, '--beam', 1),
+      pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
+      method: opts.method,
+      history,
+    });
+    if (opts.json) {
+      console.log(JSON.stringify({ image, user: opts.user ?? null, ...result }));
+      return;
+    }
+    console.log(`photo ${image} (${result.method}): ${result.seconds.toFixed(3)} s`);
+    for (const r of result.items) console.log(`${String(r.rank).padStart(3)}. ${r.id}  ${r.score.toFixed(3)}  ${r.title ?? '(no title)'}`);
+  } finally {
+    model.dispose();
+  }
+}
+
 export function registerSearch(program: Command): void {
   withGenerateOptions(
     program
       .command('search')
-      .description('generative search: the trained model writes the SIDs of the items for a query (and the user\'s history)')
-      .argument('<query>', 'search text')
-      .option('--user <id>', 'user whose history personalises the results'),
-  ).action(async (query: string, opts: GenerateCliOptions, cmd: Command) => runGenerate(cmd, opts, query));
+      .description('generative search: the trained model writes the SIDs of the items for a query or a photo (and the user\'s history)')
+      .argument('[query]', 'search text (or give --image)')
+      .option('--user <id>', 'user whose history personalises the results')
+      .option('--image <file>', 'search by product photo (PNG or JPEG) with the photo model --name of --dataset')
+      .addOption(new Option('--method <method>', 'photo search: generative (default) or nearest catalog photo').choices(['generative', 'nearest'])),
+  ).action(async (query: string | undefined, opts: ImageCliOptions, cmd: Command) => {
+    if (opts.image !== undefined) {
+      if (query !== undefined) throw badInput('give a text query or --image, not both');
+      return runImageSearch(cmd, opts, opts.image);
+    }
+    if (query === undefined) throw badInput('search needs a query text, or --image <file>');
+    if (opts.method !== undefined) throw badInput('--method applies to --image searches');
+    return runGenerate(cmd, opts, query);
+  });
 }

@@ -1,0 +1,153 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NearestView } from '../baselines/nearest-view.js';
+import type { ImageEncoderConfig, ImageEncoderParams } from '../encoders/image-model.js';
+import { embedPixels, loadImageEncoder } from '../encoders/image-train.js';
+import { badInput, GensearchError, notFound } from '../errors.js';
+import { decodeImage, squarePixels } from '../import/image.js';
+import { type GenerativeConfig, generativeObjective, type GenerativeParams } from '../model/generative.js';
+import { disposeParams } from '../model/params.js';
+import { codesToTokens, type SidLayout } from '../sids/layout.js';
+import { SidTrie } from '../sids/trie.js';
+import { type PackContext, packContext } from '../tasks/prompt.js';
+import { photoPrompt } from '../tasks/photo.js';
+import type { Objective } from '../tensor/objective.js';
+import { loadTrainedParams } from '../tensor/trainer.js';
+import { generateItems } from './generate.js';
+
+/**
+ * Photo search as a library call: a photo model folder (written by `gensearch eval-image` or
+ * `savePhotoModel`) holds the image encoder, the VRQ SIDs of the catalog, the photo-conditioned
+ * generative retriever and the catalog photo embeddings (the nearest-view fallback).
+ */
+export const PHOTO_MODEL_FILE = 'photo-model.json';
+const FORMAT = 'gensearch-photo-1';
+
+export interface PhotoModelFile {
+  format: typeof FORMAT;
+  dataset: string;
+  itemIds: string[];
+  titles: (string | null)[];
+  /** VRQ layout and nItems x width codes. */
+  sids: { layout: SidLayout; codes: number[] };
+  /** Catalog photo embeddings (row-major) and each photo's item. */
+  catalog: { emb: number[]; item: number[] };
+  /** The photo-conditioned generative model (its last stage's trainer folder), if trained. */
+  generative: { cfg: GenerativeConfig; dir: string } | null;
+}
+
+export function savePhotoModel(dir: string, file: Omit<PhotoModelFile, 'format'>): void {
+  writeFileSync(join(dir, PHOTO_MODEL_FILE), JSON.stringify({ format: FORMAT, ...file }));
+}
+
+export const ENCODER_DIR = 'encoder';
+
+/** Where a photo model of a dataset lives under the working folder (`eval-image` writes <set>/<catalog>). */
+export function photoModelDir(home: string, dataset: string, name: string): string {
+  return join(home, 'photo', dataset, name);
+}
+
+/** An open photo model: load once, search many times. */
+export interface PhotoSearch {
+  dataset: string;
+  itemIds: string[];
+  titles: (string | null)[];
+  encoder: { params: ImageEncoderParams; cfg: ImageEncoderConfig };
+  nearest: NearestView;
+  generative: { params: GenerativeParams; cfg: GenerativeConfig; pack: PackContext; trie: SidTrie } | null;
+  dispose(): void;
+}
+
+export function openPhotoSearch(dir: string): PhotoSearch {
+  const path = join(dir, PHOTO_MODEL_FILE);
+  if (!existsSync(path)) throw notFound(`photo model ${dir}`, `no ${PHOTO_MODEL_FILE} there: train one with gensearch eval-image (or pass --name)`);
+  const file = JSON.parse(readFileSync(path, 'utf8')) as PhotoModelFile;
+  if (file.format !== FORMAT) throw new GensearchError('CONFLICT', `${path} has format ${String(file.format)}; this version reads ${FORMAT}: train again`);
+  const encoder = loadImageEncoder(join(dir, ENCODER_DIR));
+  const nearest = new NearestView(Float32Array.from(file.catalog.emb), Int32Array.from(file.catalog.item), encoder.cfg.dim);
+  let generative: PhotoSearch['generative'] = null;
+  if (file.generative) {
+    const cfg = file.generative.cfg;
+    const itemTokens = codesToTokens(file.sids.layout, Int32Array.from(file.sids.codes));
+    const { params } = loadTrainedParams(generativeObjective(cfg) as Objective, join(dir, file.generative.dir));
+    generative = { params: params as GenerativeParams, cfg, pack: packContext(cfg, itemTokens), trie: new SidTrie(itemTokens, cfg.sidSizes.length) };
+  }
+  return {
+    dataset: file.dataset,
+    itemIds: file.itemIds,
+    titles: file.titles,
+    encoder,
+    nearest,
+    generative,
+    dispose() {
+      disposeParams(encoder.params);
+      if (generative) disposeParams(generative.params);
+    },
+  };
+}
+
+export interface SearchImageOptions {
+  /** Items to return (default 10). */
+  k?: number;
+  /** 'generative' (default when the model has one): photo -> SIDs by constrained beam search; 'nearest': nearest catalog photo. */
+  method?: 'generative' | 'nearest';
+  /** Beam width (default 10). */
+  beam?: number;
+  /** Dynamic pruning margin in nats (default off). */
+  pruneMargin?: number;
+  /** The user's items (dense indices, oldest first), when known. */
+  history?: Int32Array;
+}
+
+export interface PhotoHit {
+  rank: number;
+  id: string;
+  title: string | null;
+  /** Log-probability of the SID (generative) or cosine similarity (nearest). */
+  score: number;
+}
+
+export interface PhotoSearchResult {
+  method: 'generative' | 'nearest';
+  items: PhotoHit[];
+  seconds: number;
+}
+
+/** Ranked items for one photo (PNG or JPEG bytes; other bytes give a BAD_INPUT error). */
+export async function searchPhoto(model: PhotoSearch, imageBytes: Uint8Array, opts: SearchImageOptions = {}): Promise<PhotoSearchResult> {
+  const start = performance.now();
+  const k = opts.k ?? 10;
+  if (!Number.isInteger(k) || k < 1) throw badInput(`k must be a positive integer; got ${k}`);
+  const method = opts.method ?? (model.generative ? 'generative' : 'nearest');
+  const { params, cfg } = model.encoder;
+  const emb = embedPixels(params, cfg, [squarePixels(decodeImage(imageBytes, 'the uploaded photo'), cfg.size)]);
+  let items: Int32Array;
+  let scores: Float32Array;
+  if (method === 'nearest') {
+    ({ items, scores } = model.nearest.search(emb, k));
+  } else {
+    const g = model.generative;
+    if (!g) throw badInput('this photo model has no generative retriever; use method "nearest" or train one');
+    const { lists } = await generateItems({ params: g.params, cfg: g.cfg }, g.pack, g.trie, [photoPrompt(emb, opts.history)], {
+      beam: Math.max(opts.beam ?? 10, 1),
+      k,
+      pruneMargin: opts.pruneMargin,
+    });
+    ({ items, scores } = lists[0]);
+  }
+  const hits = Array.from(items, (it, i) => ({ rank: i + 1, id: model.itemIds[it], title: model.titles[it], score: scores[i] }));
+  return { method, items: hits, seconds: (performance.now() - start) / 1000 };
+}
+
+/**
+ * One-shot photo search: opens the model in `modelDir`, answers, closes it. A server should
+ * `openPhotoSearch` once and call `searchPhoto` per request.
+ */
+export async function searchImage(modelDir: string, imageBytes: Uint8Array, opts: SearchImageOptions = {}): Promise<PhotoSearchResult> {
+  const model = openPhotoSearch(modelDir);
+  try {
+    return await searchPhoto(model, imageBytes, opts);
+  } finally {
+    model.dispose();
+  }
+}
