@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../src/paths.js';
 import { tempDir } from './helpers.js';
-import { writeS3Rec } from './import-fixtures.js';
-import { plantedSequences } from './sequence-fixtures.js';
-
-function cli(home: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), '--home', home, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, GENSEARCH_QUIET: '1' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli, importPlanted } from './process-fixtures.js';
 
 const SMALL = ['quotaBm25=10', 'quotaAnn=10', 'quotaItemcf=10', 'prerankSize=8', 'historyLen=6', 'attnDim=8', 'hidden=16', 'hardNegatives=4', 'randomNegatives=2', 'epochs=3', 'lr=0.005'];
 const knobs = (system: string) => SMALL.flatMap((k) => ['--set', `${system}.${k}`]);
@@ -22,10 +11,7 @@ const knobs = (system: string) => SMALL.flatMap((k) => ['--set', `${system}.${k}
 test('CLI: embed, train-baseline cascade, then eval --system cascade-norank,cascade finds the trained model', (t) => {
   const home = tempDir(t);
   const dir = tempDir(t);
-  writeS3Rec(dir, { items: 40, users: 1 });
-  const { sequences } = plantedSequences(300, 40, 5, 5, 9);
-  writeFileSync(join(dir, 'sequences.txt'), sequences.map((s, u) => [u + 1, ...Array.from(s, (i) => i + 1)].join(' ')).join('\n') + '\n');
-  assert.equal(cli(home, 'import', 'beauty', dir, '--dataset', 'planted').code, 0);
+  assert.equal(importPlanted(home, dir).code, 0);
 
   const early = cli(home, 'train-baseline', 'cascade', '--dataset', 'planted', ...knobs('cascade'));
   assert.equal(early.code, 66, 'no embeddings yet');

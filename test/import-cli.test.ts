@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../src/paths.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { tempDir } from './helpers.js';
+import { cli } from './process-fixtures.js';
 import { storeCounts, writeS3Rec } from './import-fixtures.js';
-
-function cli(home: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), '--home', home, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, GENSEARCH_QUIET: '1' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function countsIn(home: string): string {
   const store = new SqliteStore(join(home, 'store.sqlite'));

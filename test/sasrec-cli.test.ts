@@ -1,31 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../src/paths.js';
 import { tempDir } from './helpers.js';
-import { writeS3Rec } from './import-fixtures.js';
-import { plantedSequences } from './sequence-fixtures.js';
-
-function cli(home: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), '--home', home, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, GENSEARCH_QUIET: '1' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli, importPlanted } from './process-fixtures.js';
 
 const KNOBS = ['dModel=32', 'nLayers=1', 'maxLen=12', 'epochs=4', 'lr=0.005', 'batchSize=32'].flatMap((k) => ['--set', `sasrec.${k}`]);
 
 test('CLI: train-baseline sasrec trains with early stopping, eval --system sasrec reuses the model, --resume of a finished run does nothing', (t) => {
   const home = tempDir(t);
   const dir = tempDir(t);
-  // A planted catalog in S3Rec format: item i+1 follows a fixed successor rule.
-  writeS3Rec(dir, { items: 40, users: 1 });
-  const { sequences } = plantedSequences(300, 40, 5, 5, 9);
-  writeFileSync(join(dir, 'sequences.txt'), sequences.map((s, u) => [u + 1, ...Array.from(s, (i) => i + 1)].join(' ')).join('\n') + '\n');
-  assert.equal(cli(home, 'import', 'beauty', dir, '--dataset', 'planted').code, 0);
+  assert.equal(importPlanted(home, dir).code, 0);
 
   const trained = cli(home, 'train-baseline', 'sasrec', '--dataset', 'planted', ...KNOBS);
   assert.equal(trained.code, 0, trained.stderr);
