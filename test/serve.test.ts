@@ -312,6 +312,20 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     const json = await call('POST', '/v1/search/image', { image: 'x' });
     assert.equal(json.status, 415);
     assert.match(json.body.message ?? '', /multipart\/form-data with a file field "image"/);
+    // A form cut off mid-way, and a form with two photos.
+    const cut = await fetch(`${server.url}/v1/search/image`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=XX' },
+      body: Buffer.concat([Buffer.from('--XX\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n'), png.subarray(0, 50)]),
+    });
+    assert.equal(cut.status, 400);
+    assert.match(((await cut.json()) as { message: string }).message, /the multipart form is damaged/);
+    const two = new FormData();
+    two.append('image', new Blob([png]), 'a.png');
+    two.append('image', new Blob([png]), 'b.png');
+    const twoRes = await fetch(`${server.url}/v1/search/image`, { method: 'POST', body: two });
+    assert.equal(twoRes.status, 413);
+    assert.match(((await twoRes.json()) as { message: string }).message, /one photo per request/);
     const ok = await upload({ bytes: png, name: 'a.png' }, { method: 'nearest', k: '1' });
     assert.deepEqual([ok.status, ok.body.items[0]?.id], [200, 'item0'], 'still serving photos');
   });

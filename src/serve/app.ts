@@ -276,10 +276,13 @@ async function readUpload(parts: AsyncIterableIterator<Multipart>, limit: number
       } else fields[part.fieldname] = String(part.value);
     }
   } catch (error) {
-    if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
-      throw new HttpError(413, `the photo is larger than the upload limit of ${(limit / 1024 / 1024).toFixed(1)} MiB (serve --photo-max-mb)`);
-    }
-    throw error;
+    if (error instanceof GensearchError) throw error;
+    const { code, statusCode } = error as { code?: string; statusCode?: number };
+    if (code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `the photo is larger than the upload limit of ${(limit / 1024 / 1024).toFixed(1)} MiB (serve --photo-max-mb)`);
+    if (code === 'FST_FILES_LIMIT') throw new HttpError(413, 'one photo per request: the form holds more than one file');
+    if (statusCode && statusCode < 500) throw error;
+    // The form parser's own errors (a form cut off, a bad boundary) are the client's.
+    throw badInput(`the multipart form is damaged: ${(error as Error).message}`);
   }
   if (!image) throw badInput('no photo: send it in a multipart file field "image" (curl -F image=@photo.png)');
   return { image, fields };
