@@ -4,7 +4,7 @@ import { NearestView } from '../baselines/nearest-view.js';
 import type { ImageEncoderConfig, ImageEncoderParams } from '../encoders/image-model.js';
 import { embedPixels, loadImageEncoder } from '../encoders/image-train.js';
 import { badInput, GensearchError, notFound } from '../errors.js';
-import { decodeImage, squarePixels } from '../import/image.js';
+import { decodeImage, type RgbImage, squarePixels } from '../import/image.js';
 import { type GenerativeConfig, generativeObjective, type GenerativeParams } from '../model/generative.js';
 import { disposeParams } from '../model/params.js';
 import { codesToTokens, type SidLayout, sidWidth, tokenName } from '../sids/layout.js';
@@ -118,14 +118,14 @@ export interface PhotoSearchResult {
   seconds: number;
 }
 
-/** Ranked items for one photo (PNG or JPEG bytes; other bytes give a BAD_INPUT error). */
-export async function searchPhoto(model: PhotoSearch, imageBytes: Uint8Array, opts: SearchImageOptions = {}): Promise<PhotoSearchResult> {
+/** Ranked items for one photo: PNG or JPEG bytes (other bytes give a BAD_INPUT error), or a decoded image. */
+export async function searchPhoto(model: PhotoSearch, image: Uint8Array | RgbImage, opts: SearchImageOptions = {}): Promise<PhotoSearchResult> {
   const start = performance.now();
   const k = opts.k ?? 10;
   if (!Number.isInteger(k) || k < 1) throw badInput(`k must be a positive integer; got ${k}`);
   const method = opts.method ?? (model.generative ? 'generative' : 'nearest');
   const { params, cfg } = model.encoder;
-  const emb = embedPixels(params, cfg, [squarePixels(decodeImage(imageBytes, 'the uploaded photo'), cfg.size)]);
+  const emb = embedPixels(params, cfg, [squarePixels(image instanceof Uint8Array ? decodeImage(image, 'the uploaded photo') : image, cfg.size)]);
   let items: Int32Array;
   let scores: Float32Array;
   if (method === 'nearest') {

@@ -130,9 +130,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const parsed = PhotoFields.safeParse(upload.fields);
       if (!parsed.success) throw badInput(zodMessage(parsed.error));
       const fields = parsed.data;
-      const slot = photos;
-      if (!slot) throw new GensearchError('CONFLICT', `no photo model is served: train one (gensearch train-image --dataset <photo dataset>) and start the server with --photo-dataset / --photo-model, or load it with POST /v1/admin/reload-photo`);
-      return slot.use(async (photo) => {
+      const live = photos;
+      if (!live) throw new GensearchError('CONFLICT', `no photo model is served: train one (gensearch train-image --dataset <photo dataset>) and start the server with --photo-dataset / --photo-model, or load it with POST /v1/admin/reload-photo`);
+      return live.use(async (photo) => {
         const history = fields.userId === undefined ? undefined : photoHistory(shop, photo, fields.userId);
         const result = await searchPhoto(photo.search, upload.image, { k: fields.k, method: fields.method, beam: fields.beam, pruneMargin: fields.prune, history });
         metrics.rankSeconds.observe({ system: `photo-${result.method}`, task: 'image' }, result.seconds);
@@ -153,7 +153,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const body = (request.body ?? {}) as ReloadBody;
     const previous = photos ? photoModelOut(photos.value) : null;
     const name = body.name ?? previous?.name ?? 'default';
-    const serving = photos ? await photos.swap(() => load(name)) : (photos = photoSlot(await load(name))).value;
+    let serving: ServingPhoto;
+    if (photos) serving = await photos.swap(() => load(name));
+    else {
+      const loaded = (serving = await load(name));
+      // Another reload may have made the slot while this one loaded: swap into it then.
+      const made = photos as SwapSlot<ServingPhoto> | null;
+      if (made) await made.swap(async () => loaded);
+      else photos = photoSlot(loaded);
+    }
     request.log.info({ previous: previous?.version ?? null, model: serving.version, name }, 'photo model swapped');
     return { model: photoModelOut(serving), previous };
   });

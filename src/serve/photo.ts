@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPhotoSearch, PHOTO_MODEL_FILE, photoModelDir, type PhotoSearch } from '../decode/photo-search.js';
+import { openPhotoSearch, PHOTO_MODEL_FILE, photoModelDir, type PhotoSearch, searchPhoto } from '../decode/photo-search.js';
 import { GensearchError, notFound } from '../errors.js';
 import { SwapSlot } from './model-slot.js';
 
@@ -25,8 +25,8 @@ export interface PhotoModelChoice {
   required: boolean;
 }
 
-/** Loads a photo model fully (encoder, SIDs, generative retriever) before anyone sees it. */
-export function loadServingPhoto(home: string, dataset: string, name: string): ServingPhoto {
+/** Loads a photo model fully (encoder, SIDs, generative retriever) and warms it up before anyone sees it. */
+export async function loadServingPhoto(home: string, dataset: string, name: string): Promise<ServingPhoto> {
   const dir = photoModelDir(home, dataset, name);
   const file = join(dir, PHOTO_MODEL_FILE);
   if (!existsSync(file)) throw notFound(`photo model "${name}" of dataset "${dataset}"`, `no ${file}: run \`gensearch train-image --dataset ${dataset} --name ${name}\` first`);
@@ -36,13 +36,23 @@ export function loadServingPhoto(home: string, dataset: string, name: string): S
     search.dispose();
     throw new GensearchError('CONFLICT', `${dir} holds a photo model of dataset "${search.dataset}", not "${dataset}"`);
   }
+  // One search on a gray square: the first real upload would otherwise pay for the backend's
+  // first calls at these shapes.
+  const side = search.encoder.cfg.size;
+  const gray = { width: side, height: side, gray: true, rgb: new Uint8Array(side * side * 3).fill(128) };
+  try {
+    await searchPhoto(search, gray, { k: 1 });
+  } catch (error) {
+    search.dispose();
+    throw error;
+  }
   return { name, dataset, version, loadedAt: new Date().toISOString(), search, indexOf: new Map(search.itemIds.map((id, i) => [id, i])) };
 }
 
 /** The served photo model, swappable like the text model; null when none is there and none was asked for. */
-export function openPhotoSlot(home: string, choice: PhotoModelChoice): SwapSlot<ServingPhoto> | null {
+export async function openPhotoSlot(home: string, choice: PhotoModelChoice): Promise<SwapSlot<ServingPhoto> | null> {
   if (!choice.required && !existsSync(join(photoModelDir(home, choice.dataset, choice.name), PHOTO_MODEL_FILE))) return null;
-  return photoSlot(loadServingPhoto(home, choice.dataset, choice.name));
+  return photoSlot(await loadServingPhoto(home, choice.dataset, choice.name));
 }
 
 export function photoSlot(initial: ServingPhoto): SwapSlot<ServingPhoto> {

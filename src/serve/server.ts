@@ -59,9 +59,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       name: options.photo?.name ?? 'default',
       required: options.photo?.dataset !== undefined || options.photo?.name !== undefined,
     };
-    const photoSlot = await Promise.resolve()
-      .then(() => openPhotoSlot(options.home, photoChoice))
-      .catch(async (error: unknown) => {
+    const photoSlot = await openPhotoSlot(options.home, photoChoice).catch(async (error: unknown) => {
         await slot.close();
         throw error;
       });
@@ -76,7 +74,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       slot,
       loadModel: load,
       photoSlot,
-      loadPhoto: async (name) => loadServingPhoto(options.home, photoChoice.dataset, name),
+      loadPhoto: (name) => loadServingPhoto(options.home, photoChoice.dataset, name),
       photoLimit: options.photoLimit,
       logger: options.logger,
       maxBatch: options.maxBatch,
