@@ -312,6 +312,9 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     const json = await call('POST', '/v1/search/image', { image: 'x' });
     assert.equal(json.status, 415);
     assert.match(json.body.message ?? '', /multipart\/form-data with a file field "image"/);
+    const raw = await fetch(`${server.url}/v1/search/image`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+    assert.equal(raw.status, 415);
+    assert.match(((await raw.json()) as { message: string }).message, /content type image\/png is not accepted: .*multipart\/form-data with a file field "image"/);
     // A form cut off mid-way, and a form with two photos.
     const cut = await fetch(`${server.url}/v1/search/image`, {
       method: 'POST',

@@ -82,6 +82,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       status = 400;
       message = `${error.validationContext}: ${error.message}`;
     } else status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+    if (error instanceof Error && 'code' in error && error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      message = `content type ${request.headers['content-type'] ?? 'none'} is not accepted: send JSON, or to /v1/search/image multipart/form-data with a file field "image"`;
+    }
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
       message = error instanceof GensearchError ? message : 'internal error (logged on the server)';
