@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { PNG } from 'pngjs';
 import { NearestView } from '../src/baselines/nearest-view.js';
 import { constrainedBeamSearch } from '../src/decode/beam-search.js';
 import { generateItems, GenerativeSession } from '../src/decode/generate.js';
 import { ENCODER_DIR, savePhotoModel, searchImage } from '../src/decode/photo-search.js';
-import { embedImages, IMAGE_ENCODER_DEFAULTS, type ImageEncoderConfig, imageEncoderObjective } from '../src/encoders/image-model.js';
+import { embedImages, imageEncoderObjective } from '../src/encoders/image-model.js';
 import { embedPixels, type PhotoSet, trainImageEncoder } from '../src/encoders/image-train.js';
 import { initGenerative, SidDecoder } from '../src/model/generative.js';
 import { disposeParams } from '../src/model/params.js';
@@ -21,29 +20,11 @@ import { packContext, packPrompts } from '../src/tasks/prompt.js';
 import { Rng } from '../src/tensor/rng.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 import { tempDir } from './helpers.js';
+import { pngOf, stripeView as stripeViewOf, TINY_ENCODER } from './photo-fixtures.js';
 
 const SIDE = 16;
-
-/**
- * A planted multi-view signal: item k is a stripe pattern of its own orientation and colour;
- * each view shifts the stripes (another phase) and adds noise, as a turntable would change
- * what the camera sees while the item stays the same.
- */
-function stripeView(item: number, rng: Rng): Float32Array {
-  const angle = (item * Math.PI) / 4;
-  const phase = rng.next() * 2 * Math.PI;
-  const colour = [[1, 0.3, 0.3], [0.3, 1, 0.3], [0.3, 0.3, 1], [1, 1, 0.3]][item % 4];
-  const out = new Float32Array(SIDE * SIDE * 3);
-  for (let y = 0; y < SIDE; y++) {
-    for (let x = 0; x < SIDE; x++) {
-      const v = 0.5 + 0.5 * Math.sin((x * Math.cos(angle) + y * Math.sin(angle)) * 1.6 + phase);
-      for (let c = 0; c < 3; c++) out[(y * SIDE + x) * 3 + c] = Math.min(1, Math.max(0, v * colour[(c + item) % 3] + 0.1 * (rng.next() - 0.5)));
-    }
-  }
-  return out;
-}
-
-const TINY: ImageEncoderConfig = { ...IMAGE_ENCODER_DEFAULTS, size: SIDE, channels: [8, 16], hidden: 32, dim: 16 };
+const TINY = TINY_ENCODER;
+const stripeView = (item: number, rng: Rng) => stripeViewOf(item, rng, SIDE);
 
 test('the image encoder learns a planted multi-view signal from catalog views alone', async (t) => {
   const tf = await initTensorRuntime();
@@ -99,10 +80,7 @@ test('the image encoder learns a planted multi-view signal from catalog views al
     catalog: { emb: Array.from(embedPixels(trained.params, TINY, catalog)), item: catalogItem },
     generative: null,
   });
-  const png = new PNG({ width: SIDE, height: SIDE });
-  queries[5].forEach((v, i) => png.data.set([Math.round(v * 255)], Math.floor(i / 3) * 4 + (i % 3)));
-  png.data.forEach((_, i) => i % 4 === 3 && (png.data[i] = 255));
-  const answer = await searchImage(modelDir, PNG.sync.write(png), { k: 2 });
+  const answer = await searchImage(modelDir, pngOf(queries[5], SIDE), { k: 2 });
   assert.equal(answer.method, 'nearest');
   assert.deepEqual([answer.items.length, answer.items[0].id, answer.items[0].title], [2, ['a', 'b', 'c', 'd'][queryItem[5]], ['A', 'B', 'C', 'D'][queryItem[5]]]);
   await assert.rejects(searchImage(modelDir, Buffer.from('not a photo')), /not an image/);

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { photoModelDir } from '../src/decode/photo-search.js';
 import { repoRoot } from '../src/paths.js';
-import type { RankResponse } from '../src/serve/schemas.js';
+import type { PhotoRankResponse, RankResponse } from '../src/serve/schemas.js';
 import { type RunningServer, startServer, webDir } from '../src/serve/server.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { Rng } from '../src/tensor/rng.js';
+import { initTensorRuntime } from '../src/tensor/runtime.js';
+import { buildTinyPhotoModel, jpegOf, pngOf, stripeView } from './photo-fixtures.js';
 import { runTinyDemo, writeDemoSlice } from './serve-fixtures.js';
 
 interface Reply<T> {
@@ -17,6 +22,9 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
   let home: string;
   let server: RunningServer;
   let users: string[];
+  /** Photo paths of each item of the photo catalog "photos". */
+  let photoPaths: string[][];
+  const PHOTO_LIMIT = 64 * 1024;
 
   const call = async <T = Record<string, unknown>>(method: string, path: string, body?: unknown, raw?: string): Promise<Reply<T>> => {
     const res = await fetch(`${server.url}${path}`, {
@@ -48,7 +56,14 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     assert.deepEqual(second.steps, { import: 'reused', embed: 'reused', sids: 'reused', train: 'built' });
     const again = await runTinyDemo(home, slice.dir);
     assert.deepEqual(again.steps, { import: 'reused', embed: 'reused', sids: 'reused', train: 'reused' }, 'unchanged inputs: nothing is built again');
-    server = await startServer({ home, dataset: 'slice', name: 'default', port: 0, logger: false });
+    // A photo catalog beside the text one, with the smallest photo model the photo tests train.
+    const store = new SqliteStore(join(home, 'store.sqlite'));
+    try {
+      photoPaths = await buildTinyPhotoModel(await initTensorRuntime(), store, join(home, 'photo-catalog'), 'photos', photoModelDir(home, 'photos', 'default'));
+    } finally {
+      store.close();
+    }
+    server = await startServer({ home, dataset: 'slice', name: 'default', port: 0, logger: false, photo: { dataset: 'photos' }, photoLimit: PHOTO_LIMIT });
   });
 
   after(async () => {
@@ -234,7 +249,107 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     assert.equal(server.slot.serving.version, b);
   });
 
-  test('the web page in headless Chromium: type a query, see both result lists, switch user, see the ranking change', async (t) => {
+  const upload = async (file: { bytes: Uint8Array; name: string; type?: string } | null, fields: Record<string, string> = {}, srv = server) => {
+    const form = new FormData();
+    if (file) form.append('image', new Blob([file.bytes], { type: file.type ?? 'image/png' }), file.name);
+    for (const [key, value] of Object.entries(fields)) form.append(key, value);
+    const res = await fetch(`${srv.url}/v1/search/image`, { method: 'POST', body: form });
+    return { status: res.status, body: (await res.json()) as PhotoRankResponse & { message?: string } };
+  };
+
+  test('photo search over HTTP: a PNG and a JPEG upload find their item, by both methods', async () => {
+    const png = readFileSync(photoPaths[2][1]);
+    const nearest = await upload({ bytes: png, name: 'view.png' }, { k: '3', method: 'nearest' });
+    assert.equal(nearest.status, 200, nearest.body.message);
+    assert.equal(nearest.body.method, 'nearest');
+    assert.deepEqual([nearest.body.items.length, nearest.body.items[0].id], [3, 'item2'], 'a catalog photo finds its own item first');
+    assert.ok(nearest.body.items[0].score > 0.999, `cosine to its own catalog photo ${nearest.body.items[0].score}`);
+    const jpg = await upload({ bytes: jpegOf(png), name: 'view.jpg', type: 'image/jpeg' }, { k: '2', method: 'nearest' });
+    assert.equal(jpg.status, 200, jpg.body.message);
+    assert.equal(jpg.body.items[0].id, 'item2', 'the same photo as a JPEG');
+    // The photo model's default method: photo -> SIDs by constrained beam search.
+    const fresh = pngOf(stripeView(1, new Rng(99), 32), 32);
+    const generative = await upload({ bytes: fresh, name: 'new.png' }, { k: '4', beam: '8' });
+    assert.equal(generative.status, 200, generative.body.message);
+    assert.equal(generative.body.method, 'generative');
+    assert.deepEqual([generative.body.model.dataset, generative.body.model.name, generative.body.model.generative], ['photos', 'default', true]);
+    const ids = generative.body.items.map((it) => it.id);
+    assert.ok(ids.length >= 1 && ids.length <= 4 && new Set(ids).size === ids.length, `items ${ids}`);
+    assert.ok(ids.every((id) => /^item[0-3]$/.test(id)));
+    for (const it of generative.body.items) assert.match(it.sid, /^(<[a-z]_\d+>){2,}$/);
+    const scores = generative.body.items.map((it) => it.score);
+    assert.deepEqual([...scores].sort((a, b) => b - a), scores, 'best first');
+    assert.ok(generative.body.latencyMs > 0);
+    const health = await call<{ photo: { version: string; dataset: string } | null }>('GET', '/healthz');
+    assert.equal(health.body.photo?.dataset, 'photos');
+    const reload = await call<{ model: { version: string }; previous: { version: string } }>('POST', '/v1/admin/reload-photo', {});
+    assert.equal(reload.status, 200, JSON.stringify(reload.body));
+    assert.equal(reload.body.model.version, reload.body.previous.version, 'the same photo model, loaded again');
+    assert.equal((await upload({ bytes: png, name: 'view.png' }, { k: '1', method: 'nearest' })).body.items[0].id, 'item2', 'served after the swap');
+    const doc = await call<{ paths: Record<string, { post: { requestBody: { content: Record<string, { schema: { properties: Record<string, { format?: string }> } }> } } }> }>('GET', '/openapi.json');
+    const form = doc.body.paths['/v1/search/image']?.post.requestBody.content['multipart/form-data'];
+    assert.equal(form?.schema.properties.image.format, 'binary', 'the upload is documented');
+  });
+
+  test('bad photo uploads get a 4xx with a reason, and the server keeps serving', async () => {
+    const png = readFileSync(photoPaths[0][0]);
+    const cases: [Parameters<typeof upload>[0], Record<string, string>, number, RegExp][] = [
+      [null, { k: '3' }, 400, /no photo: send it in a multipart file field "image"/],
+      [{ bytes: Buffer.from('just some text, no picture'), name: 'notes.txt', type: 'text/plain' }, {}, 400, /not an image: expected a PNG or JPEG/],
+      [{ bytes: png.subarray(0, 60), name: 'cut.png' }, {}, 400, /damaged/],
+      [{ bytes: Buffer.alloc(PHOTO_LIMIT + 1000, 7), name: 'huge.png' }, {}, 413, /larger than the upload limit of 0\.1 MiB/],
+      [{ bytes: png, name: 'a.png' }, { k: 'many' }, 400, /k/],
+      [{ bytes: png, name: 'a.png' }, { k: '5', beam: '2' }, 400, /beam must be at least k/],
+      [{ bytes: png, name: 'a.png' }, { method: 'magic' }, 400, /method/],
+      [{ bytes: png, name: 'a.png' }, { colour: 'red' }, 400, /colour/],
+      [{ bytes: png, name: 'a.png' }, { userId: users[0] }, 409, /photo model searches dataset "photos" and the users belong to "slice"/],
+    ];
+    for (const [file, fields, status, reason] of cases) {
+      const r = await upload(file, fields);
+      assert.equal(r.status, status, `${file?.name} ${JSON.stringify(fields)}: ${JSON.stringify(r.body)}`);
+      assert.match(r.body.message ?? '', reason, `${file?.name} ${JSON.stringify(fields)}`);
+    }
+    const json = await call('POST', '/v1/search/image', { image: 'x' });
+    assert.equal(json.status, 415);
+    assert.match(json.body.message ?? '', /multipart\/form-data with a file field "image"/);
+    const raw = await fetch(`${server.url}/v1/search/image`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+    assert.equal(raw.status, 415);
+    assert.match(((await raw.json()) as { message: string }).message, /content type image\/png is not accepted: .*multipart\/form-data with a file field "image"/);
+    // A form cut off mid-way, and a form with two photos.
+    const cut = await fetch(`${server.url}/v1/search/image`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=XX' },
+      body: Buffer.concat([Buffer.from('--XX\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n'), png.subarray(0, 50)]),
+    });
+    assert.equal(cut.status, 400);
+    assert.match(((await cut.json()) as { message: string }).message, /the multipart form is damaged/);
+    const two = new FormData();
+    two.append('image', new Blob([png]), 'a.png');
+    two.append('image', new Blob([png]), 'b.png');
+    const twoRes = await fetch(`${server.url}/v1/search/image`, { method: 'POST', body: two });
+    assert.equal(twoRes.status, 413);
+    assert.match(((await twoRes.json()) as { message: string }).message, /one photo per request/);
+    const ok = await upload({ bytes: png, name: 'a.png' }, { method: 'nearest', k: '1' });
+    assert.deepEqual([ok.status, ok.body.items[0]?.id], [200, 'item0'], 'still serving photos');
+  });
+
+  test('without a photo model, photo search answers 409 with the way to get one; a named missing one stops the start', async () => {
+    const bare = await startServer({ home, dataset: 'slice', name: 'default', port: 0, logger: false, webDir: null });
+    try {
+      assert.equal(bare.photo, null);
+      const r = await upload({ bytes: readFileSync(photoPaths[0][0]), name: 'a.png' }, {}, bare);
+      assert.equal(r.status, 409);
+      assert.match(r.body.message ?? '', /no photo model is served: train one \(gensearch train-image/);
+      const reload = await fetch(`${bare.url}/v1/admin/reload-photo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      assert.equal(reload.status, 404);
+      assert.match(((await reload.json()) as { message: string }).message, /gensearch train-image --dataset slice --name default/);
+    } finally {
+      await bare.close();
+    }
+    await assert.rejects(startServer({ home, dataset: 'slice', name: 'default', port: 0, logger: false, webDir: null, photo: { dataset: 'photos', name: 'missing' } }), /photo model "missing" of dataset "photos" not found/);
+  });
+
+  test('the web page in headless Chromium: type a query, see both result lists, switch user, see the ranking change; upload a photo, see its items', async (t) => {
     const chromium = '/usr/bin/chromium';
     if (!existsSync(chromium)) {
       if (process.env.CI) throw new Error(`${chromium} is missing; .ci/run installs Debian's chromium and CI must run this test`);
@@ -279,6 +394,17 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
       const shots = join(repoRoot(), 'test-artifacts');
       mkdirSync(shots, { recursive: true });
       await page.screenshot({ path: join(shots, 'serve-page.png'), fullPage: true });
+      // Photo search: choose a photo, see it beside the items found for it.
+      await page.selectOption('#photo-method', 'nearest');
+      await page.setInputFiles('#photo', { name: 'mug.png', mimeType: 'image/png', buffer: readFileSync(photoPaths[3][2]) });
+      await page.waitForSelector('#photo-results li:not(.error)');
+      const photoHits = await page.locator('#photo-results li').allTextContents();
+      assert.equal(photoHits.length, 4, 'k = 10, and the photo catalog has 4 items');
+      assert.match(photoHits[0], /#item3/, 'the photo finds its item first');
+      assert.match(photoHits[0], /<a_\d+>/, 'SIDs shown');
+      assert.match(await page.textContent('#photo-latency') ?? '', /nearest · \d+(\.\d+)? ms/);
+      await page.waitForFunction("document.querySelector('#photo-preview').complete && document.querySelector('#photo-preview').naturalWidth === 32");
+      await page.screenshot({ path: join(shots, 'serve-photo.png'), fullPage: true });
     } finally {
       await browser.close();
       rmSync(profile, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // The search page: one form, the user's recent behaviour, and the model's results beside the
 // best baseline's for the same request. Talks only to the JSON API of the same server.
-import type { ModelResponse, RankResponse, UserResponse } from '../src/serve/schemas.js';
+import type { ModelResponse, PhotoRankResponse, RankResponse, UserResponse } from '../src/serve/schemas.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('search-form');
@@ -13,10 +13,11 @@ const baselineSelect = $<HTMLSelectElement>('baseline');
 const BASELINE = { search: 'bm25-personal', recommend: 'itemcf' } as const;
 
 async function api<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const form = body instanceof FormData;
   const res = await fetch(path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: body === undefined || form ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : form ? body : JSON.stringify(body),
   });
   const data = (await res.json()) as T & { message?: string };
   if (!res.ok) throw new Error(data.message ?? `${res.status} ${res.statusText}`);
@@ -105,6 +106,45 @@ async function run(): Promise<void> {
   }
 }
 
+const photoInput = $<HTMLInputElement>('photo');
+let preview: string | null = null;
+
+/** Uploads the chosen photo and shows it beside the items found for it. */
+async function searchByPhoto(): Promise<void> {
+  const file = photoInput.files?.[0];
+  if (!file) return;
+  if (preview) URL.revokeObjectURL(preview);
+  preview = URL.createObjectURL(file);
+  $<HTMLImageElement>('photo-preview').src = preview;
+  $('photo-panel').hidden = false;
+  const form = new FormData();
+  form.append('image', file);
+  form.append('k', $<HTMLInputElement>('k').value);
+  const method = $<HTMLSelectElement>('photo-method').value;
+  if (method) form.append('method', method);
+  status.className = 'muted';
+  status.textContent = `photo search for ${file.name}…`;
+  const list = $<HTMLOListElement>('photo-results');
+  try {
+    const result = await api<PhotoRankResponse>('POST', '/v1/search/image', form);
+    list.replaceChildren(
+      ...result.items.map((item) => {
+        const li = document.createElement('li');
+        li.dataset.itemId = item.id;
+        li.append(el('div', 'title', item.title ?? '(no title)'), el('div', 'meta', `score ${item.score.toFixed(3)}`), el('div', 'sid', `${item.sid}  #${item.id}`));
+        return li;
+      }),
+    );
+    $('photo-latency').textContent = `${result.method} · ${result.latencyMs.toFixed(1)} ms`;
+    status.textContent = `photo search for ${file.name}: ${result.items.length} items`;
+  } catch (error) {
+    list.replaceChildren(el('li', 'error', (error as Error).message));
+    $('photo-latency').textContent = '';
+    status.className = 'error';
+    status.textContent = (error as Error).message;
+  }
+}
+
 async function recordClick(itemId: string): Promise<void> {
   await api('POST', '/v1/events', { userId: userSelect.value, itemId, type: 'click', query: queryBox.value.trim() || null });
   await showUser();
@@ -112,7 +152,13 @@ async function recordClick(itemId: string): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  const health = await api<{ dataset: string; items: number; users: number; baselines: string[]; model: ModelResponse }>('GET', '/healthz');
+  const health = await api<{ dataset: string; items: number; users: number; baselines: string[]; model: ModelResponse; photo: PhotoRankResponse['model'] | null }>('GET', '/healthz');
+  $('photo-model').textContent = health.photo
+    ? `photo model ${health.photo.name} of ${health.photo.dataset} (${health.photo.generative ? 'generative' : 'nearest photo only'})`
+    : 'no photo model served (gensearch train-image, then serve --photo-dataset)';
+  photoInput.disabled = health.photo === null;
+  photoInput.addEventListener('change', () => void searchByPhoto());
+  $<HTMLSelectElement>('photo-method').addEventListener('change', () => void searchByPhoto());
   baselineSelect.append(...health.baselines.map((name) => new Option(name, name)));
   $('model').textContent = `dataset ${health.dataset} · ${health.items} items · ${health.users} users · model ${health.model.name} (${health.model.version})`;
   const { users } = await api<{ users: { id: string; historyLength: number }[] }>('GET', '/v1/users?limit=30');

@@ -4,10 +4,10 @@ import { NearestView } from '../baselines/nearest-view.js';
 import type { ImageEncoderConfig, ImageEncoderParams } from '../encoders/image-model.js';
 import { embedPixels, loadImageEncoder } from '../encoders/image-train.js';
 import { badInput, GensearchError, notFound } from '../errors.js';
-import { decodeImage, squarePixels } from '../import/image.js';
+import { decodeImage, type RgbImage, squarePixels } from '../import/image.js';
 import { type GenerativeConfig, generativeObjective, type GenerativeParams } from '../model/generative.js';
 import { disposeParams } from '../model/params.js';
-import { codesToTokens, type SidLayout } from '../sids/layout.js';
+import { codesToTokens, type SidLayout, sidWidth, tokenName } from '../sids/layout.js';
 import { SidTrie } from '../sids/trie.js';
 import { type PackContext, packContext } from '../tasks/prompt.js';
 import { photoPrompt } from '../tasks/photo.js';
@@ -52,6 +52,8 @@ export interface PhotoSearch {
   dataset: string;
   itemIds: string[];
   titles: (string | null)[];
+  /** The items' VRQ SIDs as global tokens (nItems x width). */
+  sids: { layout: SidLayout; tokens: Int32Array; width: number };
   encoder: { params: ImageEncoderParams; cfg: ImageEncoderConfig };
   nearest: NearestView;
   generative: { params: GenerativeParams; cfg: GenerativeConfig; pack: PackContext; trie: SidTrie } | null;
@@ -65,10 +67,10 @@ export function openPhotoSearch(dir: string): PhotoSearch {
   if (file.format !== FORMAT) throw new GensearchError('CONFLICT', `${path} has format ${String(file.format)}; this version reads ${FORMAT}: train again`);
   const encoder = loadImageEncoder(join(dir, ENCODER_DIR));
   const nearest = new NearestView(Float32Array.from(file.catalog.emb), Int32Array.from(file.catalog.item), encoder.cfg.dim);
+  const itemTokens = codesToTokens(file.sids.layout, Int32Array.from(file.sids.codes));
   let generative: PhotoSearch['generative'] = null;
   if (file.generative) {
     const cfg = file.generative.cfg;
-    const itemTokens = codesToTokens(file.sids.layout, Int32Array.from(file.sids.codes));
     const { params } = loadTrainedParams(generativeObjective(cfg) as Objective, join(dir, file.generative.dir));
     generative = { params: params as GenerativeParams, cfg, pack: packContext(cfg, itemTokens), trie: new SidTrie(itemTokens, cfg.sidSizes.length) };
   }
@@ -76,6 +78,7 @@ export function openPhotoSearch(dir: string): PhotoSearch {
     dataset: file.dataset,
     itemIds: file.itemIds,
     titles: file.titles,
+    sids: { layout: file.sids.layout, tokens: itemTokens, width: sidWidth(file.sids.layout) },
     encoder,
     nearest,
     generative,
@@ -103,6 +106,8 @@ export interface PhotoHit {
   rank: number;
   id: string;
   title: string | null;
+  /** The item's VRQ SID in the paper spelling, e.g. <a_1><b_3><c_0>. */
+  sid: string;
   /** Log-probability of the SID (generative) or cosine similarity (nearest). */
   score: number;
 }
@@ -113,14 +118,14 @@ export interface PhotoSearchResult {
   seconds: number;
 }
 
-/** Ranked items for one photo (PNG or JPEG bytes; other bytes give a BAD_INPUT error). */
-export async function searchPhoto(model: PhotoSearch, imageBytes: Uint8Array, opts: SearchImageOptions = {}): Promise<PhotoSearchResult> {
+/** Ranked items for one photo: PNG or JPEG bytes (other bytes give a BAD_INPUT error), or a decoded image. */
+export async function searchPhoto(model: PhotoSearch, image: Uint8Array | RgbImage, opts: SearchImageOptions = {}): Promise<PhotoSearchResult> {
   const start = performance.now();
   const k = opts.k ?? 10;
   if (!Number.isInteger(k) || k < 1) throw badInput(`k must be a positive integer; got ${k}`);
   const method = opts.method ?? (model.generative ? 'generative' : 'nearest');
   const { params, cfg } = model.encoder;
-  const emb = embedPixels(params, cfg, [squarePixels(decodeImage(imageBytes, 'the uploaded photo'), cfg.size)]);
+  const emb = embedPixels(params, cfg, [squarePixels(image instanceof Uint8Array ? decodeImage(image, 'the uploaded photo') : image, cfg.size)]);
   let items: Int32Array;
   let scores: Float32Array;
   if (method === 'nearest') {
@@ -135,8 +140,13 @@ export async function searchPhoto(model: PhotoSearch, imageBytes: Uint8Array, op
     });
     ({ items, scores } = lists[0]);
   }
-  const hits = Array.from(items, (it, i) => ({ rank: i + 1, id: model.itemIds[it], title: model.titles[it], score: scores[i] }));
+  const hits = Array.from(items, (it, i) => ({ rank: i + 1, id: model.itemIds[it], title: model.titles[it], sid: photoSid(model, it), score: scores[i] }));
   return { method, items: hits, seconds: (performance.now() - start) / 1000 };
+}
+
+function photoSid(model: PhotoSearch, item: number): string {
+  const { layout, tokens, width } = model.sids;
+  return Array.from(tokens.subarray(item * width, (item + 1) * width), (t) => tokenName(layout, t)).join('');
 }
 
 /**

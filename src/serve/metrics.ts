@@ -19,7 +19,7 @@ export function serveMetrics(): ServeMetrics {
     registry,
     requests: new Counter({ name: 'gensearch_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
     requestSeconds: new Histogram({ name: 'gensearch_http_request_seconds', help: 'HTTP request latency', labelNames: ['method', 'route'], buckets, registers: [registry] }),
-    rankSeconds: new Histogram({ name: 'gensearch_rank_seconds', help: 'Ranking time by system and task (search, recommend)', labelNames: ['system', 'task'], buckets, registers: [registry] }),
+    rankSeconds: new Histogram({ name: 'gensearch_rank_seconds', help: 'Ranking time by system and task (search, recommend, image)', labelNames: ['system', 'task'], buckets, registers: [registry] }),
     batchSize: new Histogram({ name: 'gensearch_decode_batch_size', help: 'Generative requests decoded together (dynamic batching)', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [registry] }),
     model: new Gauge({ name: 'gensearch_model_info', help: 'The model being served (value 1)', labelNames: ['name', 'version'], registers: [registry] }),
     swaps: new Counter({ name: 'gensearch_model_swaps_total', help: 'Models swapped in since start', registers: [registry] }),

@@ -51,82 +51,108 @@ export async function loadServingModel(tf: Tf, home: string, dataset: string, na
   };
 }
 
-interface Entry {
-  serving: ServingModel;
-  /** Requests ranking with this model right now. */
+interface Entry<T> {
+  value: T;
+  /** Requests using this value right now. */
   inFlight: number;
   retired: boolean;
   disposed: boolean;
 }
 
 /**
- * The live model behind one reference. A swap loads the new model completely, then replaces
- * the reference in one assignment; a request holds the entry it acquired until it releases
- * it, so it finishes on the model it started with, and a retired model's tensors are freed
- * only when its last request is done.
+ * A live, swappable value behind one reference (a model and its tensors). A swap loads the
+ * new value completely, then replaces the reference in one assignment; a request holds the
+ * entry it acquired until it releases it, so it finishes on the value it started with, and a
+ * retired value is disposed only when its last request is done.
  */
-export class ModelSlot {
-  private current: Entry;
+export class SwapSlot<T> {
+  private current: Entry<T>;
   private swapping: Promise<unknown> = Promise.resolve();
   private swapCount = 0;
 
-  constructor(initial: ServingModel) {
-    this.current = { serving: initial, inFlight: 0, retired: false, disposed: false };
+  /** `check` may refuse a loaded value (throw) before it is swapped in; it is disposed then. */
+  constructor(
+    initial: T,
+    private readonly dispose: (value: T) => void,
+    private readonly check: (next: T, current: T) => void = () => {},
+  ) {
+    this.current = { value: initial, inFlight: 0, retired: false, disposed: false };
   }
 
-  get serving(): ServingModel {
-    return this.current.serving;
+  get value(): T {
+    return this.current.value;
   }
 
-  /** Models swapped in since start. */
+  /** Values swapped in since start. */
   get swaps(): number {
     return this.swapCount;
   }
 
-  /** Runs `fn` with the model live at the call, keeping it alive until `fn` settles. */
-  async use<T>(fn: (serving: ServingModel) => Promise<T> | T): Promise<T> {
+  /** Runs `fn` with the value live at the call, keeping it alive until `fn` settles. */
+  async use<R>(fn: (value: T) => Promise<R> | R): Promise<R> {
     const entry = this.current;
     entry.inFlight++;
     try {
-      return await fn(entry.serving);
+      return await fn(entry.value);
     } finally {
       entry.inFlight--;
-      disposeIfDone(entry);
+      this.disposeIfDone(entry);
     }
   }
 
-  /** Loads a model with `load` and swaps it in; swaps run one after another. */
-  swap(load: () => Promise<ServingModel>): Promise<ServingModel> {
+  /** Loads a value with `load` and swaps it in; swaps run one after another. */
+  swap(load: () => Promise<T>): Promise<T> {
     const next = this.swapping.then(async () => {
-      const serving = await load();
-      if (serving.model.cfg.nItems !== this.current.serving.model.cfg.nItems) {
-        disposeParams(serving.model.params);
-        throw new GensearchError(
-          'CONFLICT',
-          `model "${serving.name}" was trained on ${serving.model.cfg.nItems} items; the served catalog has ${this.current.serving.model.cfg.nItems}: retrain it on this dataset`,
-        );
+      const value = await load();
+      try {
+        this.check(value, this.current.value);
+      } catch (error) {
+        this.dispose(value);
+        throw error;
       }
       const old = this.current;
-      this.current = { serving, inFlight: 0, retired: false, disposed: false };
+      this.current = { value, inFlight: 0, retired: false, disposed: false };
       this.swapCount++;
       old.retired = true;
-      disposeIfDone(old);
-      return serving;
+      this.disposeIfDone(old);
+      return value;
     });
     this.swapping = next.catch(() => undefined);
     return next;
   }
 
-  /** Frees the live model (server shutdown); waits for a swap in progress first. */
+  /** Frees the live value (server shutdown); waits for a swap in progress first. */
   async close(): Promise<void> {
     await this.swapping;
     this.current.retired = true;
-    disposeIfDone(this.current);
+    this.disposeIfDone(this.current);
+  }
+
+  private disposeIfDone(entry: Entry<T>): void {
+    if (!entry.retired || entry.inFlight > 0 || entry.disposed) return;
+    entry.disposed = true;
+    this.dispose(entry.value);
   }
 }
 
-function disposeIfDone(entry: Entry): void {
-  if (!entry.retired || entry.inFlight > 0 || entry.disposed) return;
-  entry.disposed = true;
-  disposeParams(entry.serving.model.params);
+/** The served generative model: a swap keeps the catalog size (the shop's items are fixed). */
+export class ModelSlot extends SwapSlot<ServingModel> {
+  constructor(initial: ServingModel) {
+    super(
+      initial,
+      (s) => disposeParams(s.model.params),
+      (next, current) => {
+        if (next.model.cfg.nItems !== current.model.cfg.nItems) {
+          throw new GensearchError(
+            'CONFLICT',
+            `model "${next.name}" was trained on ${next.model.cfg.nItems} items; the served catalog has ${current.model.cfg.nItems}: retrain it on this dataset`,
+          );
+        }
+      },
+    );
+  }
+
+  get serving(): ServingModel {
+    return this.value;
+  }
 }

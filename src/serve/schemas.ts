@@ -85,3 +85,44 @@ export const ErrorOut = z.object({ statusCode: z.int(), error: z.string(), messa
 export type RankResponse = z.infer<typeof RankOut>;
 export type UserResponse = z.infer<typeof UserOut>;
 export type ModelResponse = z.infer<typeof ModelOut>;
+
+/** The text fields of a photo upload (multipart form fields arrive as strings). */
+export const PhotoFields = z
+  .strictObject({
+    k: z.coerce.number().int().min(1).max(100).default(10).describe('items to return'),
+    method: z.enum(['generative', 'nearest']).optional().describe('"generative" (photo -> SIDs by constrained beam search; default where the model has one) or "nearest" (nearest catalog photo)'),
+    beam: z.coerce.number().int().min(1).max(512).default(20).describe('beam width (generative); at least k'),
+    prune: z.coerce.number().min(0).optional().describe('dynamic pruning margin in nats (generative; default off)'),
+    userId: id.optional().describe("a user of the served dataset: their history conditions the generative model (photo dataset = served dataset only)"),
+  })
+  .refine((b) => b.method === 'nearest' || b.beam >= b.k, { message: 'beam must be at least k (the beam bounds how many items come back)', path: ['beam'] });
+export type PhotoFields = z.infer<typeof PhotoFields>;
+
+/** The multipart form of `POST /v1/search/image`, for the OpenAPI document (the route parses the stream itself). */
+export const PhotoUpload = z.object({
+  image: z.string().meta({ format: 'binary' }).describe('the photo: PNG or JPEG'),
+  k: z.string().optional().describe('items to return (default 10)'),
+  method: z.string().optional().describe('"generative" or "nearest"'),
+  beam: z.string().optional().describe('beam width (default 20)'),
+  prune: z.string().optional().describe('dynamic pruning margin in nats'),
+  userId: z.string().optional().describe('a user of the served dataset'),
+});
+
+export const PhotoModelOut = z.object({ name: z.string(), dataset: z.string(), version: z.string(), loadedAt: z.string(), generative: z.boolean() });
+
+export const PhotoRankOut = z.object({
+  method: z.enum(['generative', 'nearest']),
+  userId: z.string().nullable(),
+  historyLength: z.int(),
+  model: PhotoModelOut,
+  latencyMs: z.number().describe('decode, resize, embed and search of the photo'),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      title: z.string().nullable(),
+      sid: z.string().describe("the item's VRQ semantic ID, e.g. <a_1><b_3><c_0>"),
+      score: z.number().describe('log-probability of the SID (generative) or cosine similarity (nearest)'),
+    }),
+  ),
+});
+export type PhotoRankResponse = z.infer<typeof PhotoRankOut>;

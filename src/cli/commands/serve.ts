@@ -10,6 +10,9 @@ export interface ServeCliOptions {
   port: string;
   logLevel: string;
   maxBatch: string;
+  photoDataset?: string;
+  photoModel?: string;
+  photoMaxMb: string;
 }
 
 /** Options shared by `serve` and `demo` (which serves at the end). */
@@ -20,7 +23,10 @@ export function withServeOptions(cmd: Command, dataset: string): Command {
     .option('--host <host>', 'address to listen on (0.0.0.0 exposes the admin route too: put a proxy in front)', '127.0.0.1')
     .option('--port <n>', 'port (0 = any free port)', '8080')
     .option('--log-level <level>', 'structured log level (pino): fatal, error, warn, info, debug', 'info')
-    .option('--max-batch <n>', 'most generative requests decoded together (dynamic batching; 1 = one at a time)', '16');
+    .option('--max-batch <n>', 'most generative requests decoded together (dynamic batching; 1 = one at a time)', '16')
+    .option('--photo-dataset <name>', 'photo catalog whose photo model answers POST /v1/search/image (default: the served dataset)')
+    .option('--photo-model <name>', 'photo model to serve (gensearch train-image --name; default: "default" where it exists)')
+    .option('--photo-max-mb <n>', 'largest uploaded photo in MiB', '5');
 }
 
 /** Serves until SIGINT / SIGTERM, then closes cleanly (in-flight requests finish). */
@@ -33,8 +39,12 @@ export async function serveUntilStopped(home: string, opts: ServeCliOptions): Pr
     port: parseInteger(opts.port, '--port'),
     logger: { level: opts.logLevel },
     maxBatch: parseInteger(opts.maxBatch, '--max-batch', 1),
+    photo: { dataset: opts.photoDataset, name: opts.photoModel },
+    photoLimit: parseInteger(opts.photoMaxMb, '--photo-max-mb', 1) * 1024 * 1024,
   });
   console.log(`gensearch serving "${opts.dataset}" with model "${opts.name}" (version ${server.slot.serving.version}) at ${server.url}`);
+  const photo = server.photo;
+  console.log(photo ? `  photo search: model "${photo.name}" of "${photo.dataset}" (version ${photo.version})` : '  photo search: no photo model (see --photo-dataset)');
   console.log(`  page ${server.url}/   API docs ${server.url}/openapi.json   metrics ${server.url}/metrics`);
   await new Promise<void>((resolve) => {
     const stop = () => {
