@@ -24,18 +24,15 @@ import { loadInteractions } from '../src/store/interactions.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { loadGenerative, spaced } from '../src/tasks/train.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
+import { benchArg } from './args.js';
 
 process.env.GENSEARCH_QUIET = '1';
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-};
-const home = arg('home', defaultHome());
-const dataset = arg('dataset', 'beauty');
-const nQueries = Number(arg('queries', '200'));
-const recallCases = Number(arg('recall-cases', '0'));
-const generativeFolder = arg('generative', '');
-const beams = arg('beams', '20,100').split(',').map(Number);
+const home = benchArg('home', defaultHome());
+const dataset = benchArg('dataset', 'beauty');
+const nQueries = Number(benchArg('queries', '200'));
+const recallCases = Number(benchArg('recall-cases', '0'));
+const generativeFolder = benchArg('generative', '');
+const beams = benchArg('beams', '20,100').split(',').map(Number);
 const WARMUP = 10;
 
 await initTensorRuntime();

@@ -6,12 +6,10 @@ import { rng } from '../src/eval/random.js';
 import { TopKSelector, topKBySort } from '../src/eval/topk.js';
 import type { DenseScorer, EvalCase } from '../src/eval/types.js';
 import { initTensorRuntime, type Tf } from '../src/tensor/runtime.js';
+import { benchArg } from './args.js';
 
 process.env.GENSEARCH_QUIET = '1';
-const arg = (name: string, fallback: number): number => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
-};
+const arg = (name: string, fallback: number): number => Number(benchArg(name, String(fallback)));
 const nUsers = arg('users', 22363);
 const nItems = arg('items', 12101);
 const dim = arg('dim', 64);

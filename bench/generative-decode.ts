@@ -12,20 +12,17 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { loadInteractions } from '../src/store/interactions.js';
 import { generativeDir, loadGenerative } from '../src/tasks/train.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
+import { benchArg } from './args.js';
 
 process.env.GENSEARCH_QUIET = '1';
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-};
-const home = arg('home', defaultHome());
-const dataset = arg('dataset', 'demo');
-const name = arg('name', 'default');
-const nCases = Number(arg('cases', '300'));
-const nLatency = Number(arg('latency-queries', '30'));
-const beams = arg('beams', '20,100,350').split(',').map(Number);
-const margins = arg('margins', '8,4,2,1').split(',').map(Number);
-const pruneBeam = Number(arg('prune-beam', '100'));
+const home = benchArg('home', defaultHome());
+const dataset = benchArg('dataset', 'demo');
+const name = benchArg('name', 'default');
+const nCases = Number(benchArg('cases', '300'));
+const nLatency = Number(benchArg('latency-queries', '30'));
+const beams = benchArg('beams', '20,100,350').split(',').map(Number);
+const margins = benchArg('margins', '8,4,2,1').split(',').map(Number);
+const pruneBeam = Number(benchArg('prune-beam', '100'));
 
 await initTensorRuntime();
 const { model } = loadGenerative(generativeDir(home, dataset, name));

@@ -17,17 +17,14 @@ import { gatherRows } from '../src/sids/matrix.js';
 import { gaussianBlobs } from '../src/sids/synthetic.js';
 import type { ItemRecord } from '../src/store/types.js';
 import { initTensorRuntime, type Tf } from '../src/tensor/runtime.js';
+import { benchArg } from './args.js';
 
 process.env.GENSEARCH_QUIET = '1';
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-};
-const sizes = arg('sizes', '10000,100000,1000000').split(',').filter(Boolean).map(Number);
-const dim = Number(arg('dim', '128'));
-const k = Number(arg('k', '256'));
-const repeats = Number(arg('repeats', '3'));
-const out = arg('out', 'bench/out/kmeans.json');
+const sizes = benchArg('sizes', '10000,100000,1000000').split(',').filter(Boolean).map(Number);
+const dim = Number(benchArg('dim', '128'));
+const k = Number(benchArg('k', '256'));
+const repeats = Number(benchArg('repeats', '3'));
+const out = benchArg('out', 'bench/out/kmeans.json');
 
 const tf: Tf = await initTensorRuntime();
 

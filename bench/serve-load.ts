@@ -13,15 +13,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { defaultHome } from '../src/paths.js';
+import { benchArg } from './args.js';
 
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-};
-const home = arg('home', defaultHome());
-const dataset = arg('dataset', 'demo');
-const duration = Number(arg('duration', '10'));
-const concurrencies = arg('concurrency', '1,8,32').split(',').map(Number);
+const home = benchArg('home', defaultHome());
+const dataset = benchArg('dataset', 'demo');
+const duration = Number(benchArg('duration', '10'));
+const concurrencies = benchArg('concurrency', '1,8,32').split(',').map(Number);
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const QUERIES = ['nail polish', 'shampoo', 'face moisturizer', 'hair dryer', 'lipstick red', 'perfume for women', 'eye shadow palette', 'sunscreen spf 50'];
 
