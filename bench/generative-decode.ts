@@ -10,7 +10,7 @@ import { GenerativeRanker, rankRequest } from '../src/decode/ranker.js';
 import { defaultHome } from '../src/paths.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { loadInteractions } from '../src/store/interactions.js';
-import { generativeDir, loadGenerative } from '../src/tasks/train.js';
+import { generativeDir, loadGenerative, spaced } from '../src/tasks/train.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 import { benchArg } from './args.js';
 
@@ -29,7 +29,6 @@ const { model } = loadGenerative(generativeDir(home, dataset, name));
 const store = new SqliteStore(`${home}/store.sqlite`);
 const inter = loadInteractions(store, dataset);
 store.close();
-const spaced = (cases: EvalCase[], n: number) => Array.from({ length: Math.min(n, cases.length) }, (_, i) => cases[Math.floor((i * cases.length) / Math.min(n, cases.length))]);
 const data = Object.fromEntries(
   (['rec', 'search'] as Protocol[]).map((p) => {
     const d = buildEvalData(inter, p, 'valid');
