@@ -105,3 +105,25 @@ test('dynamic pruning scores fewer beam rows and keeps the best SID', async () =
   for (let r = 0; r < 4; r++) assert.equal(pruned.results[r][0].leaf, full.results[r][0].leaf);
   await assert.rejects(() => constrainedBeamSearch(new RandomModelSession(5, vocab), trie, 1, vocab, { beam: 0 }), /beam/);
 });
+
+test('excluded items are never returned, no beam is spent on a SID whose items are all excluded, and the rest keep their order', async () => {
+  const sizes = [3, 3, 4, 4, 4];
+  const vocab = sizes.reduce((a, b) => a + b, 0);
+  for (let seed = 1; seed <= 20; seed++) {
+    const table = randomTable(seed, 60, sizes);
+    table.set(table.subarray(0, 5), 5 * 5); // rows 0 and 5 share a SID
+    const trie = new SidTrie(table, 5);
+    const full = await constrainedBeamSearch(new RandomModelSession(seed, vocab), trie, 1, vocab, { beam: 60 });
+    const all = sidsToItems(trie, full.results[0], 60);
+    // Leave out the top three items, row 0 (its SID stays: row 5 shares it) and a random row.
+    const exclude = Int32Array.from(new Set([...all.items.subarray(0, 3), 0, (seed * 7) % 60]));
+    const { results } = await constrainedBeamSearch(new RandomModelSession(seed, vocab), trie, 2, vocab, { beam: 60, exclude: [exclude] });
+    const kept = sidsToItems(trie, results[0], 60, exclude);
+    const left = new Set(exclude);
+    assert.deepEqual([...kept.items], [...all.items].filter((item) => !left.has(item)), 'exact search without the excluded items');
+    for (const d of results[0]) {
+      assert.ok(trie.items(d.leaf).some((item) => !left.has(item)), 'no finished beam holds only excluded items');
+    }
+    assert.equal(sidsToItems(trie, results[1], 60).items.length, 60, 'a request without exclusions is unaffected');
+  }
+});

@@ -85,33 +85,43 @@ test('dense scorers and top-K rankers go through the same harness with the same 
   const inter = plantedChain({ users: 120 });
   const nItems = inter.items.length;
   const { cases } = buildEvalData(inter, 'rec', 'test');
+  const longest = Math.max(...cases.map((c) => c.history.length));
   // Modulus 101 > 60 items: no ties; modulus 7: heavy ties, broken by lower index.
   for (const m of [101, 7]) {
     const dense = new FixedScorer(nItems, m);
-    let askedFor = 0;
-    const ranker: TopKRanker = {
-      name: 'ranker',
-      fit() {},
-      rankBatch(batch, k) {
-        askedFor = Math.max(askedFor, k);
-        const selector = new TopKSelector();
-        return batch.map((c) => {
-          const row = new Float32Array(nItems);
-          dense.score(c, row);
-          const items = new Int32Array(k);
-          const scores = new Float32Array(k);
-          const n = selector.select(row, k, items, scores);
-          return { items: items.slice(0, n), scores: scores.slice(0, n) };
-        });
-      },
-    };
-    const options = { nItems, ks: [1, 5, 10], batchSize: 7 };
-    const a = await evaluateSystem(dense, cases, options);
-    const b = await evaluateSystem(ranker, cases, options);
-    assert.equal(askedFor, Math.min(nItems, 10 + Math.max(...cases.map((c) => c.history.length))), 'room for the history');
-    for (let v = 0; v < 2; v++) {
-      for (const [key, values] of a.variants[v].perCase) {
-        assert.deepEqual(Array.from(values), Array.from(b.variants[v].perCase.get(key)!), `m=${m} variant ${v} ${key}`);
+    const a = await evaluateSystem(dense, cases, { nItems, ks: [1, 5, 10], batchSize: 7 });
+    // A ranker that drops history items itself is asked once per variant, for max K items.
+    for (const excludesHistory of [false, true]) {
+      const asked: { k: number; exclude: boolean }[] = [];
+      const ranker: TopKRanker = {
+        name: 'ranker',
+        excludesHistory,
+        fit() {},
+        rankBatch(batch, k, exclude = false) {
+          asked.push({ k, exclude });
+          const selector = new TopKSelector();
+          return batch.map((c) => {
+            const row = new Float32Array(nItems);
+            dense.score(c, row);
+            if (exclude) for (const h of c.history) row[h] = Number.NEGATIVE_INFINITY;
+            const items = new Int32Array(k);
+            const scores = new Float32Array(k);
+            const n = selector.select(row, k, items, scores);
+            return { items: items.slice(0, n), scores: scores.slice(0, n) };
+          });
+        },
+      };
+      const b = await evaluateSystem(ranker, cases, { nItems, ks: [1, 5, 10], batchSize: 7 });
+      if (excludesHistory) {
+        assert.deepEqual(new Set(asked.map((x) => `${x.k}:${x.exclude}`)), new Set(['10:false', '10:true']), 'one call per variant');
+      } else {
+        assert.equal(Math.max(...asked.map((x) => x.k)), Math.min(nItems, 10 + longest), 'room for the history');
+        assert.ok(asked.every((x) => !x.exclude));
+      }
+      for (let v = 0; v < 2; v++) {
+        for (const [key, values] of a.variants[v].perCase) {
+          assert.deepEqual(Array.from(values), Array.from(b.variants[v].perCase.get(key)!), `m=${m} excludesHistory=${excludesHistory} variant ${v} ${key}`);
+        }
       }
     }
     // History items score highest: kept, they push the target down by the history length;

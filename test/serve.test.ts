@@ -104,6 +104,21 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     const byHistory = await call<RankResponse>('POST', '/v1/recommend', { history: [search.body.items[0].id], k: 3, system: 'itemcf' });
     assert.equal(byHistory.status, 200);
     assert.equal(byHistory.body.historyLength, 1);
+    // excludeHistory: a history of the items each system put first leaves them all out, still k items.
+    for (const [path, body] of [
+      ['/v1/recommend', { k: 5, beam: 10 }],
+      ['/v1/recommend', { k: 5, system: 'popular' }],
+      ['/v1/search', { query: 'nail polish', k: 5, system: 'cascade-norank' }],
+    ] as const) {
+      const first = await call<RankResponse>('POST', path, { ...body, history: [search.body.items[0].id] });
+      const history = [search.body.items[0].id, ...first.body.items.slice(0, 3).map((it) => it.id)];
+      const kept = await call<RankResponse>('POST', path, { ...body, history });
+      const left = await call<RankResponse>('POST', path, { ...body, history, excludeHistory: true });
+      assert.equal(left.status, 200, left.body.message);
+      assert.equal(left.body.items.length, 5, `${path} ${JSON.stringify(body)}`);
+      assert.ok(kept.body.items.some((it) => history.includes(it.id)), 'without the flag the history items come back');
+      assert.ok(left.body.items.every((it) => !history.includes(it.id)), `${path} ${JSON.stringify(body)} left out the history`);
+    }
     const item = await call<{ id: string; sid: string }>('GET', `/v1/items/${search.body.items[0].id}`);
     assert.equal(item.status, 200);
     assert.equal(item.body.sid, search.body.items[0].sid);
@@ -391,6 +406,16 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
       await page.waitForFunction(
         "document.querySelector('#baseline-name').textContent === 'cascade-norank' && document.querySelectorAll('#baseline-results li:not(.error)').length > 0",
       );
+      // "hide bought": the page asks for the user's history to be left out, and shows that list.
+      const owned = await call<{ historyLength: number; recent: { item: { id: string } }[] }>('GET', `/v1/users/${other}?limit=200`);
+      assert.ok(owned.body.historyLength <= 200, 'the whole history is listed');
+      const ownedIds = new Set(owned.body.recent.map((e) => e.item.id));
+      const generative = page.waitForResponse((r) => r.url().endsWith('/v1/search') && /"excludeHistory":true.*"system":"generative"/.test(r.request().postData() ?? ''));
+      await page.check('#exclude-history');
+      const hidden = (await (await generative).json()) as RankResponse;
+      assert.equal(hidden.items.length, 10);
+      assert.ok(hidden.items.every((it) => !ownedIds.has(it.id)), 'no item of the history comes back');
+      await page.waitForFunction(`document.querySelector('#generative-results li')?.textContent.includes(${JSON.stringify(hidden.items[0].id)})`);
       const shots = join(repoRoot(), 'test-artifacts');
       mkdirSync(shots, { recursive: true });
       await page.screenshot({ path: join(shots, 'serve-page.png'), fullPage: true });

@@ -95,3 +95,14 @@ test('trie: allowed next tokens, walks, leaves with items in rank order', () => 
   assert.equal(trie.items([tokens[0]]).length, 0, 'a prefix is not a full SID');
   assert.throws(() => new SidTrie(Int32Array.of(1, 2, 3), 2), /cannot be split into rows of width 2/);
 });
+
+test('trie: exhausted nodes are those every item below which is left out', () => {
+  // Rows 0 and 1 share the SID (0,2); row 2 is (0,3); row 3 is (1,2).
+  const trie = new SidTrie(Int32Array.of(0, 2, 0, 2, 0, 3, 1, 2), 2);
+  const leaf02 = trie.walk([0, 2]);
+  const node0 = trie.walk([0]);
+  assert.deepEqual([...trie.exhausted([0])], [], 'row 1 still carries (0,2)');
+  assert.deepEqual(new Set(trie.exhausted([0, 1])), new Set([leaf02]));
+  assert.deepEqual(new Set(trie.exhausted([1, 0, 2, 2, 99, -1])), new Set([leaf02, trie.walk([0, 3]), node0]), 'repeats and unknown rows are ignored');
+  assert.ok(!trie.exhausted([0, 1, 2, 3]).has(trie.root), 'the root is never reported');
+});

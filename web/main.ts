@@ -80,7 +80,12 @@ async function run(): Promise<void> {
     status.textContent = 'type a query, or choose a user to get recommendations';
     return;
   }
-  const base = { k: Number($<HTMLInputElement>('k').value), beam: Number($<HTMLInputElement>('beam').value), ...(userSelect.value ? { userId: userSelect.value } : {}) };
+  const base = {
+    k: Number($<HTMLInputElement>('k').value),
+    beam: Number($<HTMLInputElement>('beam').value),
+    excludeHistory: $<HTMLInputElement>('exclude-history').checked,
+    ...(userSelect.value ? { userId: userSelect.value } : {}),
+  };
   const body = query ? { ...base, query } : base;
   status.className = 'muted';
   status.textContent = `${task}…`;
@@ -170,6 +175,7 @@ async function start(): Promise<void> {
     void run();
   });
   baselineSelect.addEventListener('change', () => void run());
+  $('exclude-history').addEventListener('change', () => void run());
   userSelect.addEventListener('change', () => {
     void showUser().then(run);
   });

@@ -24,6 +24,11 @@ export interface BeamSearchOptions {
    * is more than this many nats below its best beam. Infinity turns it off.
    */
   pruneMargin?: number;
+  /**
+   * Items each request must not return (e.g. the user's history), by request index: a SID whose
+   * items are all left out is never extended into, so no beam is spent on it.
+   */
+  exclude?: readonly (ArrayLike<number> | undefined)[];
 }
 
 export interface DecodedSid {
@@ -66,6 +71,7 @@ export async function constrainedBeamSearch(
   const stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
   const selector = new TopKSelector(beam);
   const chosen = new Int32Array(beam);
+  const blocked = Array.from({ length: requests }, (_, r) => trie.exhausted(options.exclude?.[r] ?? []));
 
   for (let depth = 0; depth < trie.width && owner.length > 0; depth++) {
     const logp = await session.next(parents, tokens);
@@ -82,6 +88,7 @@ export async function constrainedBeamSearch(
     for (let start = 0; start < owner.length; ) {
       let end = start;
       while (end < owner.length && owner[end] === owner[start]) end++;
+      const closed = blocked[owner[start]];
       let count = 0;
       for (let b = start; b < end; b++) count += trie.allowed(nodes[b]).length;
       const candScore = new Float32Array(count);
@@ -93,13 +100,14 @@ export async function constrainedBeamSearch(
         const row = b * vocabSize;
         for (let j = 0; j < allowed.length; j++) {
           const t = allowed[j];
+          if (closed.size > 0 && closed.has(trie.child(nodes[b], t))) continue;
           candScore[c] = scores[b] + logp[row + t];
           candBeam[c] = b;
           candToken[c] = t;
           c++;
         }
       }
-      const kept = selector.select(candScore, beam, chosen);
+      const kept = selector.select(candScore.subarray(0, c), beam, chosen);
       const best = kept > 0 ? candScore[chosen[0]] : 0;
       for (let j = 0; j < kept; j++) {
         const ci = chosen[j];
@@ -133,13 +141,21 @@ export async function constrainedBeamSearch(
 /**
  * Items for decoded SIDs, best first: the items of one SID share its score and keep their
  * collision rank, so a SID shared by several items is resolved the same way every time.
+ * Items in `exclude` are left out.
  */
-export function sidsToItems(trie: SidTrie, decoded: readonly DecodedSid[], k: number): { items: Int32Array; scores: Float32Array } {
+export function sidsToItems(
+  trie: SidTrie,
+  decoded: readonly DecodedSid[],
+  k: number,
+  exclude: ArrayLike<number> = [],
+): { items: Int32Array; scores: Float32Array } {
+  const left = new Set(Array.from(exclude));
   const items: number[] = [];
   const scores: number[] = [];
   for (const d of decoded) {
     for (const row of trie.items(d.leaf)) {
       if (items.length >= k) break;
+      if (left.has(row)) continue;
       items.push(row);
       scores.push(d.score);
     }

@@ -27,6 +27,8 @@ export interface GenerateOptions {
   pruneMargin?: number;
   /** Most beam rows decoded at once: requests are batched so requests x beam stays below it. */
   maxRows?: number;
+  /** Items each prompt's list must not hold (by prompt index), left out during the search. */
+  exclude?: readonly (ArrayLike<number> | undefined)[];
 }
 
 export interface GenerateResult {
@@ -56,14 +58,16 @@ export async function generateItems(
   const decoder = new SidDecoder(model.params, model.cfg);
   for (let from = 0; from < prompts.length; from += perBatch) {
     const chunk = prompts.slice(from, from + perBatch);
+    const exclude = options.exclude?.slice(from, from + perBatch);
     decoder.start(packPrompts(chunk, pack));
     const { results, stats: s } = await constrainedBeamSearch(new GenerativeSession(decoder), trie, chunk.length, pack.layout.sidVocab, {
       beam,
       pruneMargin: options.pruneMargin,
+      exclude,
     });
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
-    for (const decoded of results) lists.push(sidsToItems(trie, decoded, k));
+    results.forEach((decoded, i) => lists.push(sidsToItems(trie, decoded, k, exclude?.[i])));
   }
   return { lists, stats };
 }

@@ -44,6 +44,11 @@ export interface RankerOptions {
   /** Dynamic pruning margin (nats); Infinity = off. */
   pruneMargin?: number;
   maxRows?: number;
+  /**
+   * Leave the history out during the search for the exclude-history lists (default true), so
+   * beams are not spent on items that will be dropped; false: drop them from the kept list.
+   */
+  decodeExclude?: boolean;
 }
 
 /**
@@ -56,6 +61,7 @@ export class GenerativeRanker implements TopKRanker {
   readonly name: string;
   readonly protocols: readonly Protocol[] = ['rec', 'search'];
   readonly batchSize: number;
+  readonly excludesHistory: boolean;
   private model?: GenerativeModel;
   /** Decoding work of every rankBatch since fit (pruning reports). */
   readonly stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
@@ -68,10 +74,11 @@ export class GenerativeRanker implements TopKRanker {
     if (!Number.isInteger(options.beam) || options.beam < 1) throw badInput(`beam must be a positive integer; got ${options.beam}`);
     this.name = name;
     this.batchSize = Math.max(1, Math.floor((options.maxRows ?? 4096) / options.beam));
+    this.excludesHistory = options.decodeExclude ?? true;
   }
 
   params(): Record<string, unknown> {
-    return { beam: this.options.beam, pruneMargin: this.options.pruneMargin ?? null };
+    return { beam: this.options.beam, pruneMargin: this.options.pruneMargin ?? null, decodeExclude: this.excludesHistory };
   }
 
   async fit(train: TrainData): Promise<void> {
@@ -81,7 +88,7 @@ export class GenerativeRanker implements TopKRanker {
     }
   }
 
-  async rankBatch(cases: readonly EvalCase[], k: number): Promise<RankedList[]> {
+  async rankBatch(cases: readonly EvalCase[], k: number, excludeHistory = false): Promise<RankedList[]> {
     const model = this.model;
     if (!model) throw badInput('generative: fit() must run before rankBatch()');
     const prompts = cases.map((c) => requestPrompt(model, c.history, c.query));
@@ -90,6 +97,7 @@ export class GenerativeRanker implements TopKRanker {
       k,
       pruneMargin: this.options.pruneMargin,
       maxRows: this.options.maxRows,
+      exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     });
     this.stats.beamRowsScored += stats.beamRowsScored;
     this.stats.pruned += stats.pruned;
@@ -107,9 +115,12 @@ export async function rankRequest(
   model: GenerativeModel,
   history: Int32Array,
   query: string | null,
-  options: RankerOptions & { k: number },
+  options: RankerOptions & { k: number; excludeHistory?: boolean },
 ): Promise<{ list: RankedList; stats: BeamSearchStats; seconds: number }> {
   const start = performance.now();
-  const { lists, stats } = await generateItems(model, model.pack, model.trie, [requestPrompt(model, history, query)], options);
+  const { lists, stats } = await generateItems(model, model.pack, model.trie, [requestPrompt(model, history, query)], {
+    ...options,
+    exclude: options.excludeHistory ? [history] : undefined,
+  });
   return { list: lists[0], stats, seconds: (performance.now() - start) / 1000 };
 }

@@ -74,16 +74,15 @@ export async function evaluateSystem(
         const row = out.subarray(b * nItems, (b + 1) * nItems);
         if (!collector.addScores(from + b, row)) throw nanRow(system.name, batch[b], row);
       }
+    } else if (system.excludesHistory && needsExclude) {
+      for (let v = 0; v < variants.length; v++) {
+        const lists = checkLists(system.name, await system.rankBatch(batch, Math.min(nItems, maxK), variants[v]), batch.length);
+        for (let b = 0; b < batch.length; b++) collector.addList(from + b, checkList(system.name, lists[b], nItems), v);
+      }
     } else {
       let longest = 0;
       if (needsExclude) for (const c of batch) longest = Math.max(longest, c.history.length);
-      const lists = await system.rankBatch(batch, Math.min(nItems, maxK + longest));
-      if (!Array.isArray(lists) || lists.length !== batch.length) {
-        throw new GensearchError(
-          'INTERNAL',
-          `system "${system.name}" returned ${Array.isArray(lists) ? lists.length : typeof lists} lists for ${batch.length} cases; rankBatch must return one list per case`,
-        );
-      }
+      const lists = checkLists(system.name, await system.rankBatch(batch, Math.min(nItems, maxK + longest)), batch.length);
       for (let b = 0; b < batch.length; b++) collector.addList(from + b, checkList(system.name, lists[b], nItems));
     }
     bar.tick(batch.length);
@@ -102,6 +101,16 @@ export async function evaluateSystem(
 }
 
 /** Validates a ranker's list (in range, no repeats) so a buggy system cannot inflate metrics. */
+function checkLists(name: string, lists: unknown, cases: number): RankedList[] {
+  if (!Array.isArray(lists) || lists.length !== cases) {
+    throw new GensearchError(
+      'INTERNAL',
+      `system "${name}" returned ${Array.isArray(lists) ? lists.length : typeof lists} lists for ${cases} cases; rankBatch must return one list per case`,
+    );
+  }
+  return lists as RankedList[];
+}
+
 function checkList(name: string, list: RankedList, nItems: number): Int32Array {
   const items = list?.items;
   if (!(items instanceof Int32Array)) {
@@ -212,12 +221,14 @@ class RankCollector {
     return n;
   }
 
-  addList(c: number, list: Int32Array): void {
+  /** Ranks from a list, for every variant or only variant `only`. */
+  addList(c: number, list: Int32Array, only?: number): void {
     const { history, targets } = this.cases[c];
     const stamp = c + 1;
     for (const item of history) this.historyStamp[item] = stamp;
     for (const item of targets) this.targetStamp[item] = stamp;
     for (let v = 0; v < this.variants.length; v++) {
+      if (only !== undefined && v !== only) continue;
       const exclude = this.variants[v];
       const { offsets, ranks } = this.ranks[v];
       let position = 0;

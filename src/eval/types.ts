@@ -68,7 +68,13 @@ export interface DenseScorer extends SystemBase {
  * drops in the exclude-history variant (max K + that case batch's longest history).
  */
 export interface TopKRanker extends SystemBase {
-  rankBatch(cases: readonly EvalCase[], k: number): Promise<RankedList[]> | RankedList[];
+  /**
+   * True when the system can leave each case's history out while it ranks: the harness then
+   * asks for the exclude-history variant separately (`excludeHistory` = true, `k` = max K)
+   * instead of dropping history items from the one list, so no list depth is spent on them.
+   */
+  readonly excludesHistory?: boolean;
+  rankBatch(cases: readonly EvalCase[], k: number, excludeHistory?: boolean): Promise<RankedList[]> | RankedList[];
 }
 
 export type RankingSystem = DenseScorer | TopKRanker;

@@ -228,8 +228,9 @@ async function rank({ shop, slot, metrics, batcher }: Ranking, task: Task, body:
   const history = body.history ? shop.itemIndices(body.history) : (stored ?? new Int32Array(0));
   return slot.use(async (serving) => {
     let list: RankedList;
-    if (body.system === 'generative') list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam });
-    else list = await shop.rankBaseline(body.system, history, query, body.k);
+    const exclude = body.excludeHistory ? history : undefined;
+    if (body.system === 'generative') list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam, exclude });
+    else list = await shop.rankBaseline(body.system, history, query, body.k, exclude);
     const seconds = (performance.now() - start) / 1000;
     metrics.rankSeconds.observe({ system: body.system, task }, seconds);
     const items = Array.from(list.items.subarray(0, body.k), (item, i) => ({ ...itemOut(serving, shop, item), score: list.scores[i] }));

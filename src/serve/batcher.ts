@@ -10,6 +10,8 @@ interface Pending {
   query: string | null;
   k: number;
   beam: number;
+  /** Items the list must not hold (the history, when the request leaves it out). */
+  exclude?: Int32Array;
   resolve: (list: RankedList) => void;
   reject: (error: unknown) => void;
 }
@@ -34,9 +36,9 @@ export class DecodeBatcher {
     private readonly onBatch: (size: number) => void = () => {},
   ) {}
 
-  rank(serving: ServingModel, history: Int32Array, query: string | null, options: { k: number; beam: number }): Promise<RankedList> {
+  rank(serving: ServingModel, history: Int32Array, query: string | null, options: { k: number; beam: number; exclude?: Int32Array }): Promise<RankedList> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ serving, history, query, k: options.k, beam: options.beam, resolve, reject });
+      this.queue.push({ serving, history, query, k: options.k, beam: options.beam, exclude: options.exclude, resolve, reject });
       if (!this.draining) void this.drain();
     });
   }
@@ -69,7 +71,8 @@ export class DecodeBatcher {
     try {
       const prompts = batch.map((p) => requestPrompt(model, p.history, p.query));
       const k = Math.max(...batch.map((p) => p.k));
-      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k });
+      const exclude = batch.map((p) => p.exclude);
+      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude });
       batch.forEach((p, i) => p.resolve({ items: lists[i].items.subarray(0, p.k), scores: lists[i].scores.subarray(0, p.k) }));
     } catch (error) {
       for (const p of batch) p.reject(error);

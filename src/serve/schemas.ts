@@ -12,14 +12,15 @@ const k = z.int().min(1).max(100).default(10).describe('items to return');
 const beam = z.int().min(1).max(512).default(20).describe('beam width of the constrained beam search (generative system); at least k');
 const system = z.string().default('generative').describe('"generative" or a baseline: popular, itemcf, swing, bm25, bm25-personal, cascade-norank (search; where the aligned embeddings exist)');
 const history = z.array(id).max(1000).describe("item ids, oldest first; replaces the stored user's history");
+const excludeHistory = z.boolean().default(false).describe("leave the history's items out of the results (the generative system skips them during the beam search)");
 
 export const SearchBody = z
-  .strictObject({ query, userId: id.optional(), history: history.optional(), k, beam, system })
+  .strictObject({ query, userId: id.optional(), history: history.optional(), excludeHistory, k, beam, system })
   .refine((b) => b.beam >= b.k, { message: 'beam must be at least k (the beam bounds how many items come back)', path: ['beam'] });
 export type SearchBody = z.infer<typeof SearchBody>;
 
 export const RecommendBody = z
-  .strictObject({ userId: id.optional(), history: history.optional(), k, beam, system })
+  .strictObject({ userId: id.optional(), history: history.optional(), excludeHistory, k, beam, system })
   .refine((b) => b.userId !== undefined || b.history !== undefined, { message: 'give userId or history', path: ['userId'] })
   .refine((b) => b.beam >= b.k, { message: 'beam must be at least k (the beam bounds how many items come back)', path: ['beam'] });
 export type RecommendBody = z.infer<typeof RecommendBody>;

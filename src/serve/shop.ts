@@ -153,8 +153,8 @@ export class Shop {
     return { added, historyLength: history.length };
   }
 
-  /** The top `k` of a fitted baseline for a history and an optional query. */
-  async rankBaseline(name: string, history: Int32Array, query: string | null, k: number): Promise<RankedList> {
+  /** The top `k` of a fitted baseline for a history and an optional query, without the `exclude` items. */
+  async rankBaseline(name: string, history: Int32Array, query: string | null, k: number, exclude?: Int32Array): Promise<RankedList> {
     const system = this.systems.get(name);
     if (!system) throw new GensearchError('BAD_INPUT', `system "${name}" is not served; served: generative, ${this.baselines.join(', ')}`);
     const protocol: Protocol = query ? 'search' : 'rec';
@@ -162,10 +162,16 @@ export class Shop {
       throw new GensearchError('BAD_INPUT', `system "${name}" does not serve ${protocol === 'rec' ? 'recommendation (it needs a query)' : 'search'}`);
     }
     const cases = [{ user: -1, history, query, targets: new Int32Array(0) }];
-    if (!isDenseScorer(system)) return (await system.rankBatch(cases, k))[0];
+    if (!isDenseScorer(system)) {
+      const left = new Set(exclude ?? []);
+      const list = (await system.rankBatch(cases, k + left.size))[0];
+      const keep = Array.from(list.items.keys()).filter((i) => !left.has(list.items[i])).slice(0, k);
+      return { items: Int32Array.from(keep, (i) => list.items[i]), scores: Float32Array.from(keep, (i) => list.scores[i]) };
+    }
     // A row per request: scorers may yield (async), so concurrent requests never share one.
     const row = new Float32Array(this.items.length);
     await system.scoreBatch(cases, row);
+    for (const item of exclude ?? []) row[item] = Number.NEGATIVE_INFINITY;
     const items = new Int32Array(k);
     const scores = new Float32Array(k);
     const n = this.selector.select(row, k, items, scores);

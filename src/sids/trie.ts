@@ -22,6 +22,10 @@ export class SidTrie {
   /** Rows of leaf (leafBase + j): rows[itemStart[j] .. itemStart[j+1]-1]. */
   private readonly itemStart: Int32Array;
   private readonly rows: Int32Array;
+  /** Parent of each node (root: -1), items below each node, and the leaf of each row. */
+  private readonly parent: Int32Array;
+  private readonly size: Int32Array;
+  private readonly leafOf: Int32Array;
 
   /** Builds from an n x width table of global tokens (row = item). */
   constructor(table: Int32Array, width: number) {
@@ -69,6 +73,16 @@ export class SidTrie {
     }
     this.itemStart[this.sids] = n;
     this.rows = order;
+    this.parent = new Int32Array(count).fill(-1);
+    for (let v = 0; v < levelStart; v++) this.parent.fill(v, this.first[v], this.first[v + 1]);
+    this.size = new Int32Array(count);
+    this.leafOf = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      this.leafOf[order[i]] = nodeAt[i];
+      this.size[nodeAt[i]]++;
+    }
+    // Breadth-first numbering puts every child after its parent: sum sizes from the back.
+    for (let v = count - 1; v > 0; v--) this.size[this.parent[v]] += this.size[v];
   }
 
   readonly root = 0;
@@ -113,6 +127,29 @@ export class SidTrie {
 
   isLeaf(node: number): boolean {
     return node >= this.leafBase;
+  }
+
+  /**
+   * Nodes every item below which is in `rows`: with those items left out, no valid SID passes
+   * through them (decoding that must not return a user's own history skips them). Out-of-range
+   * rows are ignored.
+   */
+  exhausted(rows: ArrayLike<number>): Set<number> {
+    const out = new Set<number>();
+    if (rows.length === 0) return out;
+    const left = new Map<number, number>(); // node -> items below not yet left out
+    const seen = new Set<number>();
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      if (!(row >= 0 && row < this.leafOf.length) || seen.has(row)) continue;
+      seen.add(row);
+      for (let v = this.leafOf[row]; v > 0; v = this.parent[v]) {
+        const n = (left.get(v) ?? this.size[v]) - 1;
+        left.set(v, n);
+        if (n === 0) out.add(v);
+      }
+    }
+    return out;
   }
 
   /** Rows (items) carrying the SID that ends at leaf `node` (or a full SID), rank order; empty if none. */

@@ -652,7 +652,7 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
 }
 
 /** Knobs of the generative system in the eval registry (`--set generative.beam=100`). */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -672,6 +672,6 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       if (trained !== train.dataset) throw new GensearchError('CONFLICT', `${dir} holds a model of dataset "${trained}", not "${train.dataset}"`);
       return loaded.model;
     },
-    { beam: k.beam, pruneMargin: k.pruneMargin },
+    { beam: k.beam, pruneMargin: k.pruneMargin, decodeExclude: k.decodeExclude !== 0 },
   );
 }

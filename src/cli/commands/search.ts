@@ -17,6 +17,7 @@ export interface GenerateCliOptions {
   k: string;
   beam: string;
   prune?: string;
+  excludeHistory?: boolean;
   json?: boolean;
 }
 
@@ -28,6 +29,7 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--k <n>', 'items to show', '10')
     .option('--beam <n>', 'beam width of the constrained beam search', '100')
     .option('--prune <nats>', 'dynamic pruning: drop beams this far below the best (default off)')
+    .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
 
@@ -52,6 +54,7 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     k: parseInteger(opts.k, '--k', 1),
     beam: parseInteger(opts.beam, '--beam', 1),
     pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
+    excludeHistory: opts.excludeHistory === true,
   });
   const rows = Array.from(list.items, (item, i) => ({
     rank: i + 1,
