@@ -95,6 +95,12 @@ test('training learns the planted rule; the saved model reloads and ranks identi
   assert.ok(best['rec:recall@10'] > 0.8, `rec recall@10 ${best['rec:recall@10']}`);
   assert.ok(best['search:recall@10'] > 0.8, `search recall@10 ${best['search:recall@10']}`);
   assert.ok(phase.examplesPerSecond > 0 && phase.gflops > 0 && summary.mfu > 0, 'throughput is reported');
+  // Resuming a finished run trains nothing and keeps the throughput that run measured.
+  const again = await trainGenerative(inter, sids, { dir, recipe, log: () => {}, resume: true });
+  assert.equal(again.summary.phases[0].steps, phase.steps);
+  assert.equal(again.summary.phases[0].examplesPerSecond, phase.examplesPerSecond);
+  assert.equal(again.summary.mfu, summary.mfu);
+  disposeParams(again.model.params);
   const curves = trainingCurves(dir);
   assert.ok(curves[0].lines.some((l) => l.type === 'epoch' && typeof l['rec:recall@10'] === 'number'), 'the metrics log has validation curves');
 

@@ -396,11 +396,13 @@ export async function trainGenerative(
   const bundle: BundleFile = { format: FORMAT, dataset: inter.dataset, recipe, config: cfg, sids: { build: sids.build, layout: sids.layout }, phases: phases.map((p) => p.name) };
   mkdirSync(dir, { recursive: true });
   const bundlePath = join(dir, BUNDLE);
+  let previous: TrainingSummary | undefined;
   if (options.resume && existsSync(bundlePath)) {
     const old = readJsonFile(bundlePath, 'generative model') as BundleFile;
     if (configHash(old.recipe) !== configHash(recipe) || configHash(old.config) !== configHash(cfg)) {
       throw new GensearchError('CONFLICT', `${dir} holds a model trained with another recipe; resume with the same settings, or train into another --name`);
     }
+    previous = old.summary;
   }
   writeJsonFile(bundlePath, bundle);
   writeJsonFile(join(dir, TOKENIZER), tokenizer.data);
@@ -429,6 +431,7 @@ export async function trainGenerative(
 
   const matmulGflops = measureMatmulGflops();
   const summaries: PhaseSummary[] = [];
+  let stepSeconds = 0;
   let initFrom: string | null = null;
   let result: TrainResult | undefined;
   for (const phase of phases) {
@@ -468,6 +471,9 @@ export async function trainGenerative(
       log,
     });
     const flopsPerExample = sampleFlops(data, cfg, recipe.batchSize);
+    // A phase this process trained no step of (a resume to evaluate) keeps the throughput its run measured.
+    const before = result.stepSeconds > 0 ? undefined : previous?.phases.find((p) => p.name === phase.name);
+    stepSeconds += result.stepSeconds;
     summaries.push({
       name: phase.name,
       kinds: Object.fromEntries(Object.entries(data.counts).filter(([, n]) => n > 0)),
@@ -478,8 +484,8 @@ export async function trainGenerative(
       trainSeconds: result.state.trainSeconds,
       seconds: result.seconds,
       // Throughput over the optimizer steps alone: validation and checkpoints are not training work.
-      examplesPerSecond: result.stepSeconds > 0 ? result.examples / result.stepSeconds : 0,
-      gflops: result.stepSeconds > 0 ? (3 * flopsPerExample * result.examples) / result.stepSeconds / 1e9 : 0,
+      examplesPerSecond: result.stepSeconds > 0 ? result.examples / result.stepSeconds : (before?.examplesPerSecond ?? 0),
+      gflops: result.stepSeconds > 0 ? (3 * flopsPerExample * result.examples) / result.stepSeconds / 1e9 : (before?.gflops ?? 0),
       best: result.state.best?.metrics ?? null,
     });
     initFrom = outDir;
@@ -488,15 +494,16 @@ export async function trainGenerative(
   const threads = Math.max(1, options.workers ?? 0);
   const timed = summaries.filter((s) => s.seconds > 0);
   const gflops = timed.length ? timed.reduce((a, s) => a + s.gflops * s.seconds, 0) / timed.reduce((a, s) => a + s.seconds, 0) : 0;
+  const rate = stepSeconds === 0 && previous ? previous : { matmulGflops, threads, mfu: gflops / (matmulGflops * threads) };
   const summary: TrainingSummary = {
     dataset: inter.dataset,
     recipe,
     config: cfg,
     parameters: countParams(params),
     phases: summaries,
-    matmulGflops,
-    threads,
-    mfu: gflops / (matmulGflops * threads),
+    matmulGflops: rate.matmulGflops,
+    threads: rate.threads,
+    mfu: rate.mfu,
     trainSeconds: summaries.reduce((a, s) => a + s.trainSeconds, 0),
     finishedAt: new Date().toISOString(),
   };
