@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENCODER_DIR, type PhotoModelFile, savePhotoModel } from '../decode/photo-search.js';
-import type { ImageEncoderConfig } from '../encoders/image-model.js';
-import { AUGMENT_DEFAULTS, embedPixels, trainImageEncoder, type TrainedImageEncoder, viewOf } from '../encoders/image-train.js';
+import { type BackbonePool, encoderInputSize, type ImageEncoder, type ImageEncoderSpec, trainEncoder, type TrainedEncoder } from '../encoders/image-encoder.js';
+import { photoViews } from '../encoders/image-train.js';
 import { badInput } from '../errors.js';
 import { readImage, squarePixels } from '../import/image.js';
 import { itemImages } from '../import/images.js';
@@ -56,7 +56,7 @@ export function catalogFromStore(store: Store, dataset: string): PhotoCatalog {
 }
 
 export interface PhotoModelOptions {
-  encoder: ImageEncoderConfig;
+  encoder: ImageEncoderSpec;
   encoderSteps: number;
   encoderBatch: number;
   encoderLr: number;
@@ -69,12 +69,14 @@ export interface PhotoModelOptions {
   outDir: string;
   /** Continue from the checkpoints in `outDir` (a finished stage is not trained again). */
   resume?: boolean;
+  /** Backbones shared with other photo models of the run (their feature caches). */
+  pool?: BackbonePool;
   log: (m: string) => void;
 }
 
 export interface BuiltPhotoModel {
-  /** The trained encoder (the caller disposes its params). */
-  encoder: TrainedImageEncoder;
+  /** The trained encoder (the caller disposes it). */
+  encoder: TrainedEncoder;
   catalogEmb: Float32Array;
   vrq: VrqModel;
   report: CodebookReport;
@@ -85,23 +87,24 @@ export interface BuiltPhotoModel {
 
 export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoModelOptions): Promise<BuiltPhotoModel> {
   const nItems = catalog.itemIds.length;
-  const size = o.encoder.size;
+  const size = encoderInputSize(o.encoder);
   const side = 2 * size;
   mkdirSync(o.outDir, { recursive: true });
   const sources = catalog.photoPaths.map((p) => squarePixels(readImage(p), side));
-  const encoder = await trainImageEncoder({
+  const trained = await trainEncoder(o.encoder, {
     photos: { side, pixels: sources, item: catalog.photoItem, gray: catalog.gray },
-    encoder: o.encoder,
     steps: o.encoderSteps,
     batchSize: o.encoderBatch,
     lr: o.encoderLr,
     seed: o.seed,
     outDir: join(o.outDir, ENCODER_DIR),
     resume: o.resume,
+    pool: o.pool,
     log: o.log,
   });
-  const dim = o.encoder.dim;
-  const catalogEmb = embedPixels(encoder.params, encoder.cfg, catalog.photoPaths.map((p) => squarePixels(readImage(p), size)));
+  const { encoder } = trained;
+  const dim = encoder.dim;
+  const catalogEmb = encoder.embed(catalog.photoPaths.map((p) => squarePixels(readImage(p), size)));
   const catalogM = matrix(catalogEmb, catalog.photoItem.length, dim);
   const vrq = buildVrq(tf, catalogM, catalog.photoItem, nItems, { levels: o.vrqLevels, seed: o.seed });
   const report = codebookReport(vrq.codes, vrq.layout);
@@ -136,23 +139,23 @@ export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoMod
     catalog: { emb: Array.from(catalogEmb), item: Array.from(catalog.photoItem) },
     generative: generativeFile,
   });
-  return { encoder, catalogEmb, vrq, report, catalogShare, generativeTraining };
+  return { encoder: trained, catalogEmb, vrq, report, catalogShare, generativeTraining };
 }
 
-/** `perPhoto` phone-like views of every catalog photo, embedded: training prompts of the photo task. */
-function augmentedEmbeddings(encoder: TrainedImageEncoder, sources: Float32Array[], catalog: PhotoCatalog, perPhoto: number, seed: number): PhotoExamples {
-  const { params, cfg } = encoder;
-  const side = 2 * cfg.size;
-  const rng = new Rng(seed + 7);
-  const views: Float32Array[] = [];
-  const item: number[] = [];
+/**
+ * `perPhoto` phone-like views of every catalog photo, embedded: training prompts of the photo
+ * task. The views are the photo's own seeded ones (`photoViews`), the same a backbone head
+ * trained on, so their backbone features come from its cache.
+ */
+function augmentedEmbeddings(encoder: ImageEncoder, sources: Float32Array[], catalog: PhotoCatalog, perPhoto: number, seed: number): PhotoExamples {
+  const side = 2 * encoder.size;
+  const emb = new Float32Array(sources.length * perPhoto * encoder.dim);
+  const item = new Int32Array(sources.length * perPhoto);
   sources.forEach((src, i) => {
-    for (let v = 0; v < perPhoto; v++) {
-      views.push(viewOf(src, side, cfg.size, rng, AUGMENT_DEFAULTS, catalog.gray));
-      item.push(catalog.photoItem[i]);
-    }
+    emb.set(encoder.embed(photoViews(src, side, encoder.size, perPhoto, seed, encoder.spec.augment, catalog.gray)), i * perPhoto * encoder.dim);
+    item.fill(catalog.photoItem[i], i * perPhoto, (i + 1) * perPhoto);
   });
-  return { emb: embedPixels(params, cfg, views), item: Int32Array.from(item), dim: cfg.dim };
+  return { emb, item, dim: encoder.dim };
 }
 
 /**
