@@ -21,7 +21,7 @@ export interface AdapterConfig extends ContrastiveConfig {
   dim: number;
 }
 
-export const ADAPTER_DEFAULTS: Omit<AdapterConfig, 'input'> = { hidden: 256, dim: 64, temperature: 0.1, circleMargin: 0.25, circleGamma: 32, circleWeight: 1 };
+export const ADAPTER_DEFAULTS: Omit<AdapterConfig, 'input'> = { hidden: 0, dim: 64, temperature: 0.1, circleMargin: 0.25, circleGamma: 32, circleWeight: 1 };
 
 export interface AdapterParams {
   layers: LinearParams[];
