@@ -61,13 +61,18 @@ function truncatedTopology(model: BundledModel, cfg: BackboneConfig): BundledMod
 
 export class Backbone {
   readonly dim: number;
-  /** Features by content hash of the input pixels: eval and training embed the same views again and again. */
-  private readonly memo = new Map<string, Float32Array>();
+  /**
+   * With `memo`: features by content hash of the input pixels, for training and evaluation runs
+   * that embed the same views again and again (it grows with every new picture: not for serving).
+   */
+  private readonly memo: Map<string, Float32Array> | null;
 
   constructor(
     readonly cfg: BackboneConfig,
     private readonly model: tf.LayersModel,
+    memo = false,
   ) {
+    this.memo = memo ? new Map() : null;
     const shape = model.outputs[0].shape;
     this.dim = shape[shape.length - 1] as number;
   }
@@ -76,12 +81,11 @@ export class Backbone {
   features(images: readonly Float32Array[], batch = 16): Float32Array {
     const { size } = this.cfg;
     const per = size * size * 3;
+    for (const img of images) if (img.length !== per) throw badInput(`an image holds ${img.length} values; the backbone takes ${size} x ${size} x 3`);
     const out = new Float32Array(images.length * this.dim);
-    const keys = images.map((img) => {
-      if (img.length !== per) throw badInput(`an image holds ${img.length} values; the backbone takes ${size} x ${size} x 3`);
-      return createHash('sha1').update(new Uint8Array(img.buffer, img.byteOffset, img.byteLength)).digest('base64');
-    });
-    const todo = keys.flatMap((k, i) => (this.memo.has(k) ? [] : [i]));
+    const memo = this.memo;
+    const keys = memo ? images.map((img) => createHash('sha1').update(new Uint8Array(img.buffer, img.byteOffset, img.byteLength)).digest('base64')) : null;
+    const todo = images.flatMap((_, i) => (keys && memo!.has(keys[i]) ? [] : [i]));
     for (let from = 0; from < todo.length; from += batch) {
       const chunk = todo.slice(from, from + batch);
       const x = new Float32Array(chunk.length * per);
@@ -89,20 +93,27 @@ export class Backbone {
       const pooled = tf.tidy(() => tf.mean(this.model.predict(tf.tensor4d(x, [chunk.length, size, size, 3])) as tf.Tensor, [1, 2]));
       const data = pooled.dataSync() as Float32Array;
       pooled.dispose();
-      chunk.forEach((i, j) => this.memo.set(keys[i], data.slice(j * this.dim, (j + 1) * this.dim)));
+      chunk.forEach((i, j) => {
+        const row = data.subarray(j * this.dim, (j + 1) * this.dim);
+        out.set(row, i * this.dim);
+        if (keys) memo!.set(keys[i], row.slice());
+      });
     }
-    keys.forEach((k, i) => out.set(this.memo.get(k)!, i * this.dim));
+    if (keys) keys.forEach((k, i) => out.set(memo!.get(k)!, i * this.dim));
     return out;
   }
 
   dispose(): void {
     this.model.dispose();
-    this.memo.clear();
+    this.memo?.clear();
   }
 }
 
-/** Loads the bundled MobileNetV2 cut at `cfg.layer` (the tensor runtime must be started). */
-export async function loadBackbone(cfg: BackboneConfig = BACKBONE_DEFAULTS): Promise<Backbone> {
+/**
+ * Loads the bundled MobileNetV2 cut at `cfg.layer` (the tensor runtime must be started);
+ * `memo` keeps the features of every picture it sees (see `Backbone`).
+ */
+export async function loadBackbone(cfg: BackboneConfig = BACKBONE_DEFAULTS, memo = false): Promise<Backbone> {
   const { model, weights } = bundledMobilenet();
   const topology = truncatedTopology(model, cfg);
   const artifacts: tf.io.ModelArtifacts = {
@@ -112,5 +123,5 @@ export async function loadBackbone(cfg: BackboneConfig = BACKBONE_DEFAULTS): Pro
   };
   // strict false: the weights of the dropped top layers have no layer to go to.
   const layers = await tf.loadLayersModel(tf.io.fromMemory(artifacts), { strict: false });
-  return new Backbone(cfg, layers);
+  return new Backbone(cfg, layers, memo);
 }

@@ -46,9 +46,9 @@ export interface ImageEncoder {
 }
 
 /**
- * Loaded backbones by configuration, shared by the encoders of one run: a backbone caches the
- * features of the pixels it saw, so a run that trains and evaluates several catalogs of one
- * photo set embeds each view once. The pool owns them (`dispose`).
+ * Loaded backbones by configuration, shared by the encoders of one training or evaluation run:
+ * they keep the features of the pixels they saw, so a run over several catalogs of one photo
+ * set embeds each view once. The pool owns them (`dispose`). Serving opens models without one.
  */
 export class BackbonePool {
   private readonly loaded = new Map<string, Promise<Backbone>>();
@@ -57,7 +57,7 @@ export class BackbonePool {
     const key = `${cfg.layer}@${cfg.size}`;
     let backbone = this.loaded.get(key);
     if (!backbone) {
-      backbone = loadBackbone(cfg);
+      backbone = loadBackbone(cfg, true);
       this.loaded.set(key, backbone);
     }
     return backbone;

@@ -96,19 +96,21 @@ export interface GenerativeMetrics extends PhotoMetrics {
 /**
  * Both systems of an opened photo model on the query photos (embedded beforehand with the
  * model's encoder): nearest view, then the generative model at each pruning margin. Latency is
- * measured through `searchPhoto`, one photo file at a time: decode, resize, embed, search.
+ * measured through `searchPhoto`, one photo file at a time: decode, resize, embed, search (on
+ * `timedModel` where given: the model opened as a server opens it, without cached features).
  */
 export async function evalPhotoModel(
   model: PhotoSearch,
   photos: CoilPhotos,
   queryEmb: Float32Array,
-  options: { beam: number; margins: (number | null)[]; timed?: number },
+  options: { beam: number; margins: (number | null)[]; timed?: number; timedModel?: PhotoSearch },
 ): Promise<{ nearestView: PhotoMetrics; generative: GenerativeMetrics[] }> {
   const dim = model.encoder.dim;
   const nItems = photos.itemIds.length;
   const n = photos.queryItem.length;
   const timedPaths = photos.queryPaths.slice(0, options.timed ?? 50);
-  const latency = (opts: SearchImageOptions) => timePerPhoto(timedPaths, (path) => searchPhoto(model, readFileSync(path), opts));
+  const timedModel = options.timedModel ?? model;
+  const latency = (opts: SearchImageOptions) => timePerPhoto(timedPaths, (path) => searchPhoto(timedModel, readFileSync(path), opts));
   const nearestRanks = Int32Array.from({ length: n }, (_, q) => rankOf(model.nearest.itemScores(queryEmb.subarray(q * dim, (q + 1) * dim)), photos.queryItem[q]));
   const nearestView = photoMetrics(nearestRanks, nItems, await latency({ method: 'nearest' }));
   const generative: GenerativeMetrics[] = [];
@@ -206,15 +208,17 @@ export async function reevalPhotoModel(
   pool?: BackbonePool,
 ): Promise<PhotoEvalResult> {
   const model = await openPhotoSearch(dir, pool);
+  const timedModel = pool ? await openPhotoSearch(dir) : model;
   try {
     const { encoder } = model;
     const queryEmb = encoder.embed(photos.queryPaths.map((p) => readImagePixels(p, encoder.size)));
-    const { nearestView, generative } = await evalPhotoModel(model, photos, queryEmb, options);
+    const { nearestView, generative } = await evalPhotoModel(model, photos, queryEmb, { ...options, timedModel });
     log(`nearest view: HR@1 ${nearestView.hr1.toFixed(4)} HR@5 ${nearestView.hr5.toFixed(4)} MRR ${nearestView.mrr.toFixed(4)}`);
     for (const g of generative) log(`generative (prune ${g.pruneMargin ?? 'off'}): HR@1 ${g.hr1.toFixed(4)} HR@5 ${g.hr5.toFixed(4)} MRR ${g.mrr.toFixed(4)}, ${g.beamRowsPerPhoto.toFixed(1)} beam rows / photo`);
     return { ...trained, nearestView, generative };
   } finally {
     model.dispose();
+    if (timedModel !== model) timedModel.dispose();
   }
 }
 
