@@ -19,7 +19,7 @@ export interface PhotoTrainingCliOptions {
   layer: string;
   head: string;
   copies: string;
-  flipTta?: boolean;
+  flipTta?: string;
   flipAugment: string;
   steps?: string;
   seed: string;
@@ -36,7 +36,7 @@ export function withPhotoTrainingOptions(cmd: Command): Command {
     .option('--layer <name>', 'mobilenet: the backbone layer whose average-pooled output is the feature', BACKBONE_DEFAULTS.layer)
     .option('--head <width>', 'mobilenet: hidden width of the trained head, 0 = linear, "none" = the backbone features as they are', String(ADAPTER_DEFAULTS.hidden))
     .option('--copies <n>', 'mobilenet: views per catalog photo whose backbone features train the head (as shot + augmented)', '24')
-    .option('--flip-tta', 'embed a photo as the mean of it and its mirror image')
+    .option('--flip-tta <on|off>', 'embed a photo as the mean of it and its mirror image (default: on for mobilenet, off for cnn)')
     .option('--flip-augment <p>', 'chance of a mirrored view in training augmentation', '0')
     .option('--steps <n>', 'image encoder (or head) optimizer steps (default: cnn 300, mobilenet 600)')
     .option('--seed <n>', 'seed', '1')
@@ -51,8 +51,9 @@ export function withPhotoTrainingOptions(cmd: Command): Command {
 export function encoderSpec(opts: PhotoTrainingCliOptions): ImageEncoderSpec {
   const flip = Number(opts.flipAugment);
   if (!(flip >= 0 && flip <= 1)) throw badInput(`--flip-augment expects a chance in [0, 1]; got "${opts.flipAugment}"`);
-  const common = { flipTta: opts.flipTta === true, augment: flip > 0 ? { ...AUGMENT_DEFAULTS, flip } : AUGMENT_DEFAULTS };
   const kind = opts.encoder as ImageEncoderKind;
+  if (opts.flipTta !== undefined && opts.flipTta !== 'on' && opts.flipTta !== 'off') throw badInput(`--flip-tta expects on or off; got "${opts.flipTta}"`);
+  const common = { flipTta: (opts.flipTta ?? (kind === 'mobilenet' ? 'on' : 'off')) === 'on', augment: flip > 0 ? { ...AUGMENT_DEFAULTS, flip } : AUGMENT_DEFAULTS };
   if (kind === 'cnn') return { kind, cnn: IMAGE_ENCODER_DEFAULTS, ...common };
   if (kind !== 'mobilenet') throw badInput(`--encoder expects one of ${IMAGE_ENCODER_KINDS.join(', ')}; got "${opts.encoder}"`);
   const head = opts.head === 'none' ? null : { ...ADAPTER_DEFAULTS, hidden: parseInteger(opts.head, '--head', 0) };
