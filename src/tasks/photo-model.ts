@@ -116,13 +116,15 @@ export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoMod
     const itemTokens = codesToTokens(vrq.layout, vrq.codes);
     const cfg = photoModelConfig(o.generative, { sidSizes: positionSizes(vrq.layout), nItems, dim });
     const clean: PhotoExamples = { emb: catalogEmb, item: catalog.photoItem, dim };
-    const photos = concatExamples(clean, augmentedEmbeddings(encoder, sources, catalog, o.viewsPerPhoto, o.seed));
+    // Views the encoder never trained on (another seed): their embeddings scatter the way a
+    // query photo's do, not pulled tight by the encoder's own training.
+    const photos = concatExamples(clean, augmentedEmbeddings(encoder, sources, catalog, o.viewsPerPhoto, o.seed + 7));
     const model = await trainPhotoGenerative({
       recipe: o.generative,
       cfg,
       itemTokens,
       align: photos,
-      search: concatExamples(photos, withinItemMixes(photos, photos.item.length - clean.item.length, o.seed)),
+      search: [withinItemMixes(photos, photos.item.length - clean.item.length, o.seed), jitteredCopies(photos, photos.item.length, o.generative.jitter * (viewGap(clean) || viewGap(photos)), o.seed)].reduce(concatExamples, photos),
       dir: join(o.outDir, 'generative'),
       resume: o.resume,
       log: o.log,
@@ -144,8 +146,8 @@ export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoMod
 
 /**
  * `perPhoto` phone-like views of every catalog photo, embedded: training prompts of the photo
- * task. The views are the photo's own seeded ones (`photoViews`), the same a backbone head
- * trained on, so their backbone features come from its cache.
+ * task. The views are the photo's own seeded ones (`photoViews`): every catalog of a photo set
+ * that holds the photo embeds the same views, so a backbone's features of them are cached once.
  */
 function augmentedEmbeddings(encoder: ImageEncoder, sources: Float32Array[], catalog: PhotoCatalog, perPhoto: number, seed: number): PhotoExamples {
   const side = 2 * encoder.size;
@@ -179,6 +181,55 @@ export function withinItemMixes(photos: PhotoExamples, count: number, seed: numb
     let norm = 0;
     for (let j = 0; j < dim; j++) {
       const v = (1 - t) * photos.emb[a * dim + j] + t * photos.emb[b * dim + j];
+      emb[m * dim + j] = v;
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < dim; j++) emb[m * dim + j] /= norm;
+    item[m] = photos.item[a];
+  }
+  return { emb, item, dim };
+}
+
+/**
+ * The typical distance from a catalog photo's embedding to the nearest other photo of its
+ * item (the gap a query photo between two catalog angles falls into): the median over photos
+ * whose item has another photo; 0 when no item has two.
+ */
+export function viewGap(photos: PhotoExamples): number {
+  const { dim, emb, item } = photos;
+  const gaps: number[] = [];
+  for (let i = 0; i < item.length; i++) {
+    let best = Number.POSITIVE_INFINITY;
+    for (let j = 0; j < item.length; j++) {
+      if (j === i || item[j] !== item[i]) continue;
+      let d = 0;
+      for (let k = 0; k < dim; k++) d += (emb[i * dim + k] - emb[j * dim + k]) ** 2;
+      best = Math.min(best, d);
+    }
+    if (best < Number.POSITIVE_INFINITY) gaps.push(Math.sqrt(best));
+  }
+  return gaps.length === 0 ? 0 : gaps.sort((a, b) => a - b)[gaps.length >> 1];
+}
+
+/**
+ * `count` copies of random photo embeddings moved by Gaussian noise of norm about `radius`,
+ * renormalised: the generative model then maps the neighbourhood of each catalog view to its
+ * item, as nearest view does, instead of drawing sharp boundaries where no photo lies (its
+ * training loss on the photos alone goes to ~0 long before the boundaries settle).
+ */
+export function jitteredCopies(photos: PhotoExamples, count: number, radius: number, seed: number): PhotoExamples {
+  const { dim } = photos;
+  const rng = new Rng(seed + 17);
+  const emb = new Float32Array(count * dim);
+  const item = new Int32Array(count);
+  const sd = radius / Math.sqrt(dim);
+  for (let m = 0; m < count; m++) {
+    const a = rng.int(photos.item.length);
+    let norm = 0;
+    for (let j = 0; j < dim; j++) {
+      const g = Math.sqrt(-2 * Math.log(rng.next() + 1e-12)) * Math.cos(2 * Math.PI * rng.next());
+      const v = photos.emb[a * dim + j] + sd * g;
       emb[m * dim + j] = v;
       norm += v * v;
     }

@@ -26,6 +26,7 @@ export interface PhotoTrainingCliOptions {
   levels: string;
   generative: boolean;
   genSteps: string;
+  jitter: string;
   views: string;
   resume?: boolean;
 }
@@ -43,6 +44,7 @@ export function withPhotoTrainingOptions(cmd: Command): Command {
     .option('--levels <list>', 'VRQ shallow codebook sizes', '4,4')
     .option('--no-generative', 'image encoder, VRQ and nearest view only')
     .option('--gen-steps <n>', 'steps of the generative photo-search stage (the alignment stage runs half as many)', String(PHOTO_RECIPE_DEFAULTS.searchSteps))
+    .option('--jitter <share>', 'noisy copies of the photo embeddings in the photo-search stage: noise norm as a share of the gap between an item\'s catalog views (0 = none)', String(PHOTO_RECIPE_DEFAULTS.jitter))
     .option('--views <n>', 'augmented views per catalog photo for the generative model', '16')
     .option('--resume', 'continue from the checkpoints in the model folder (finished stages are not trained again)');
 }
@@ -60,6 +62,12 @@ export function encoderSpec(opts: PhotoTrainingCliOptions): ImageEncoderSpec {
   return { kind, backbone: { ...BACKBONE_DEFAULTS, layer: opts.layer }, head, copies: parseInteger(opts.copies, '--copies', 2), ...common };
 }
 
+function parseJitter(text: string): number {
+  const x = Number(text);
+  if (!(x >= 0)) throw badInput(`--jitter expects a share >= 0; got "${text}"`);
+  return x;
+}
+
 export function photoTrainingOptions(opts: PhotoTrainingCliOptions, outDir: string, pool?: BackbonePool): Omit<PhotoModelOptions, 'log'> {
   const seed = parseInteger(opts.seed, '--seed');
   const genSteps = parseInteger(opts.genSteps, '--gen-steps', 1);
@@ -71,7 +79,7 @@ export function photoTrainingOptions(opts: PhotoTrainingCliOptions, outDir: stri
     encoderLr: encoder.kind === 'cnn' ? 2e-3 : 1e-3,
     seed,
     vrqLevels: opts.levels.split(',').map((k) => parseInteger(k, '--levels', 2)),
-    generative: opts.generative ? { ...PHOTO_RECIPE_DEFAULTS, alignSteps: Math.ceil(genSteps / 2), searchSteps: genSteps, seed } : null,
+    generative: opts.generative ? { ...PHOTO_RECIPE_DEFAULTS, alignSteps: Math.ceil(genSteps / 2), searchSteps: genSteps, seed, jitter: parseJitter(opts.jitter) } : null,
     viewsPerPhoto: parseInteger(opts.views, '--views', 1),
     resume: opts.resume,
     outDir,
