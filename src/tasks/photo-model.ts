@@ -119,12 +119,15 @@ export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoMod
     // Views the encoder never trained on (another seed): their embeddings scatter the way a
     // query photo's do, not pulled tight by the encoder's own training.
     const photos = concatExamples(clean, augmentedEmbeddings(encoder, sources, catalog, o.viewsPerPhoto, o.seed + 7));
+    // No item with two catalog photos: no gap between views to fill, no noisy copies.
+    const radius = o.generative.jitter * viewGap(clean);
+    const jitter = radius > 0 ? [jitteredCopies(photos, photos.item.length, radius, o.seed)] : [];
     const model = await trainPhotoGenerative({
       recipe: o.generative,
       cfg,
       itemTokens,
       align: photos,
-      search: [withinItemMixes(photos, photos.item.length - clean.item.length, o.seed), jitteredCopies(photos, photos.item.length, o.generative.jitter * (viewGap(clean) || viewGap(photos)), o.seed)].reduce(concatExamples, photos),
+      search: [withinItemMixes(photos, photos.item.length - clean.item.length, o.seed), ...jitter].reduce(concatExamples, photos),
       dir: join(o.outDir, 'generative'),
       resume: o.resume,
       log: o.log,

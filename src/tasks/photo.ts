@@ -29,7 +29,8 @@ export interface PhotoRecipe {
   seed: number;
   /**
    * Photo-search stage: as many noisy copies of the photo embeddings as there are photos, the
-   * noise norm this share of the typical gap between an item's catalog views; 0 = none.
+   * noise norm this share of the typical gap between an item's catalog views; 0 = none (and
+   * none where no item has two catalog photos).
    */
   jitter: number;
 }
