@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { IMAGE_ENCODER_DEFAULTS, type ImageEncoderConfig } from '../src/encoders/image-model.js';
-import { disposeParams } from '../src/model/params.js';
+import { AUGMENT_DEFAULTS } from '../src/encoders/image-train.js';
 import { PHOTO_RECIPE_DEFAULTS } from '../src/tasks/photo.js';
 import { buildPhotoModel, catalogFromStore } from '../src/tasks/photo-model.js';
 import { importImageCatalog } from '../src/import/images.js';
@@ -70,7 +70,7 @@ export async function buildTinyPhotoModel(tf: Tf, store: Store, dir: string, dat
   });
   importImageCatalog(store, dir, { dataset });
   const built = await buildPhotoModel(tf, catalogFromStore(store, dataset), {
-    encoder: TINY_ENCODER,
+    encoder: { kind: 'cnn', cnn: TINY_ENCODER, flipTta: false, augment: AUGMENT_DEFAULTS },
     encoderSteps: 40,
     encoderBatch: 12,
     encoderLr: 3e-3,
@@ -81,6 +81,6 @@ export async function buildTinyPhotoModel(tf: Tf, store: Store, dir: string, dat
     outDir,
     log: () => {},
   });
-  disposeParams(built.encoder.params);
+  built.encoder.encoder.dispose();
   return paths;
 }

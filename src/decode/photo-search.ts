@@ -1,8 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NearestView } from '../baselines/nearest-view.js';
-import type { ImageEncoderConfig, ImageEncoderParams } from '../encoders/image-model.js';
-import { embedPixels, loadImageEncoder } from '../encoders/image-train.js';
+import { type BackbonePool, type ImageEncoder, loadEncoder } from '../encoders/image-encoder.js';
 import { badInput, GensearchError, notFound } from '../errors.js';
 import { decodeImage, type RgbImage, squarePixels } from '../import/image.js';
 import { type GenerativeConfig, generativeObjective, type GenerativeParams } from '../model/generative.js';
@@ -54,19 +53,20 @@ export interface PhotoSearch {
   titles: (string | null)[];
   /** The items' VRQ SIDs as global tokens (nItems x width). */
   sids: { layout: SidLayout; tokens: Int32Array; width: number };
-  encoder: { params: ImageEncoderParams; cfg: ImageEncoderConfig };
+  encoder: ImageEncoder;
   nearest: NearestView;
   generative: { params: GenerativeParams; cfg: GenerativeConfig; pack: PackContext; trie: SidTrie } | null;
   dispose(): void;
 }
 
-export function openPhotoSearch(dir: string): PhotoSearch {
+/** Opens the photo model in `dir`; a pool shares backbones (and their feature caches) with other models. */
+export async function openPhotoSearch(dir: string, pool?: BackbonePool): Promise<PhotoSearch> {
   const path = join(dir, PHOTO_MODEL_FILE);
   if (!existsSync(path)) throw notFound(`photo model ${dir}`, `no ${PHOTO_MODEL_FILE} there: train one with gensearch eval-image (or pass --name)`);
   const file = JSON.parse(readFileSync(path, 'utf8')) as PhotoModelFile;
   if (file.format !== FORMAT) throw new GensearchError('CONFLICT', `${path} has format ${String(file.format)}; this version reads ${FORMAT}: train again`);
-  const encoder = loadImageEncoder(join(dir, ENCODER_DIR));
-  const nearest = new NearestView(Float32Array.from(file.catalog.emb), Int32Array.from(file.catalog.item), encoder.cfg.dim);
+  const encoder = await loadEncoder(join(dir, ENCODER_DIR), pool);
+  const nearest = new NearestView(Float32Array.from(file.catalog.emb), Int32Array.from(file.catalog.item), encoder.dim);
   const itemTokens = codesToTokens(file.sids.layout, Int32Array.from(file.sids.codes));
   let generative: PhotoSearch['generative'] = null;
   if (file.generative) {
@@ -83,7 +83,7 @@ export function openPhotoSearch(dir: string): PhotoSearch {
     nearest,
     generative,
     dispose() {
-      disposeParams(encoder.params);
+      encoder.dispose();
       if (generative) disposeParams(generative.params);
     },
   };
@@ -124,8 +124,8 @@ export async function searchPhoto(model: PhotoSearch, image: Uint8Array | RgbIma
   const k = opts.k ?? 10;
   if (!Number.isInteger(k) || k < 1) throw badInput(`k must be a positive integer; got ${k}`);
   const method = opts.method ?? (model.generative ? 'generative' : 'nearest');
-  const { params, cfg } = model.encoder;
-  const emb = embedPixels(params, cfg, [squarePixels(image instanceof Uint8Array ? decodeImage(image, 'the uploaded photo') : image, cfg.size)]);
+  const { encoder } = model;
+  const emb = encoder.embed([squarePixels(image instanceof Uint8Array ? decodeImage(image, 'the uploaded photo') : image, encoder.size)]);
   let items: Int32Array;
   let scores: Float32Array;
   if (method === 'nearest') {
@@ -154,7 +154,7 @@ function photoSid(model: PhotoSearch, item: number): string {
  * `openPhotoSearch` once and call `searchPhoto` per request.
  */
 export async function searchImage(modelDir: string, imageBytes: Uint8Array, opts: SearchImageOptions = {}): Promise<PhotoSearchResult> {
-  const model = openPhotoSearch(modelDir);
+  const model = await openPhotoSearch(modelDir);
   try {
     return await searchPhoto(model, imageBytes, opts);
   } finally {

@@ -14,19 +14,23 @@ import { matMulT } from '../tensor/runtime.js';
  * L2-normalised embedding. Trained so all views of an item land together: supervised InfoNCE
  * over the views in a batch plus circle loss (Sun et al. 2020) on the same similarities.
  */
-export interface ImageEncoderConfig {
-  /** Input side in pixels (RGB, [0, 1]); a multiple of 2^stages. */
-  size: number;
-  /** Convolution widths, one per stage. */
-  channels: number[];
-  hidden: number;
-  dim: number;
+/** The multi-view loss's settings (the CNN and the backbone's head share them). */
+export interface ContrastiveConfig {
   /** InfoNCE temperature. */
   temperature: number;
   /** Circle loss relaxation margin m and scale gamma; weight 0 turns it off. */
   circleMargin: number;
   circleGamma: number;
   circleWeight: number;
+}
+
+export interface ImageEncoderConfig extends ContrastiveConfig {
+  /** Input side in pixels (RGB, [0, 1]); a multiple of 2^stages. */
+  size: number;
+  /** Convolution widths, one per stage. */
+  channels: number[];
+  hidden: number;
+  dim: number;
 }
 
 export const IMAGE_ENCODER_DEFAULTS: ImageEncoderConfig = {
@@ -78,7 +82,11 @@ export function embedImages(p: ImageEncoderParams, cfg: ImageEncoderConfig, x: t
   let h: tf.Tensor4D = tf.sub(x, 0.5) as tf.Tensor4D;
   for (const c of p.convs) h = tf.avgPool(tf.relu(tf.add(tf.conv2d(h, c.w as tf.Tensor4D, 1, 'same'), c.b)) as tf.Tensor4D, 2, 2, 'valid');
   const b = h.shape[0];
-  const z = linear(p.out, tf.relu(linear(p.fc, tf.reshape(h, [b, flatWidth(cfg)]))));
+  return unitRows(linear(p.out, tf.relu(linear(p.fc, tf.reshape(h, [b, flatWidth(cfg)])))));
+}
+
+/** Rows scaled to unit length. */
+export function unitRows(z: tf.Tensor): tf.Tensor {
   return tf.div(z, tf.add(tf.norm(z, 2, 1, true), 1e-6));
 }
 
@@ -95,7 +103,7 @@ const MASKED = -1e9;
  * -log softmax over all others; circle loss: softplus(lse_n(g an (sn - m)) + lse_p(-g ap (sp - 1 + m)))
  * with ap = [1 + m - sp]+, an = [sn + m]+ held constant (as in the paper).
  */
-export function multiViewLoss(z: tf.Tensor, labels: tf.Tensor, cfg: ImageEncoderConfig): tf.Scalar {
+export function multiViewLoss(z: tf.Tensor, labels: tf.Tensor, cfg: ContrastiveConfig): tf.Scalar {
   const n = z.shape[0] as number;
   const sim = matMulT(z, z);
   const same = tf.cast(tf.equal(tf.expandDims(labels, 1), tf.expandDims(labels, 0)), 'float32');

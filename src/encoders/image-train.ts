@@ -38,6 +38,8 @@ export interface AugmentConfig {
   contrast: [number, number];
   /** Chance of replacing the (dark, empty) background with a random flat colour. */
   background: number;
+  /** Chance of a horizontal mirror (absent: never, and no random draw for it). */
+  flip?: number;
 }
 
 export const AUGMENT_DEFAULTS: AugmentConfig = { scale: [0.85, 1.2], rotateDeg: 12, shift: 0.08, brightness: 0.15, contrast: [0.7, 1.3], background: 0.3 };
@@ -64,6 +66,7 @@ export function viewOf(src: Float32Array, srcSide: number, outSide: number, rng:
     const c = rng.next();
     bg = gray ? [c, c, c] : [c, rng.next(), rng.next()];
   }
+  const mirror = on && aug.flip !== undefined && rng.next() < aug.flip ? -1 : 1;
   const cos = Math.cos(theta);
   const sin = Math.sin(theta);
   const out = new Float32Array(outSide * outSide * 3);
@@ -71,7 +74,7 @@ export function viewOf(src: Float32Array, srcSide: number, outSide: number, rng:
   for (let oy = 0; oy < outSide; oy++) {
     for (let ox = 0; ox < outSide; ox++) {
       // Output pixel centre in [-0.5, 0.5], mapped back through shift, zoom and tilt.
-      const a = (ox + 0.5) / outSide - 0.5 - tx;
+      const a = mirror * ((ox + 0.5) / outSide - 0.5) - tx;
       const b = (oy + 0.5) / outSide - 0.5 - ty;
       const sx = ((cos * a + sin * b) / s + 0.5) * srcSide - 0.5;
       const sy = ((-sin * a + cos * b) / s + 0.5) * srcSide - 0.5;
@@ -89,6 +92,28 @@ export function viewOf(src: Float32Array, srcSide: number, outSide: number, rng:
     }
   }
   return out;
+}
+
+/** The photo mirrored left to right ([side, side, 3]). */
+export function mirrored(img: Float32Array, side: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) out.set(img.subarray((y * side + x) * 3, (y * side + x) * 3 + 3), (y * side + side - 1 - x) * 3);
+  }
+  return out;
+}
+
+/**
+ * `count` augmented views of one source photo, drawn from a generator seeded by the photo's
+ * own pixels: a photo gets the same views whichever catalog or run it is in, so features of
+ * them computed once (a frozen backbone's) serve every later use.
+ */
+export function photoViews(src: Float32Array, srcSide: number, outSide: number, count: number, seed: number, aug: AugmentConfig, gray: boolean): Float32Array[] {
+  let h = 0x811c9dc5 ^ seed;
+  const words = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  const rng = new Rng(h >>> 0);
+  return Array.from({ length: count }, () => viewOf(src, srcSide, outSide, rng, aug, gray));
 }
 
 /** Seeds augmentation from the batch itself, so a resumed run draws the same views. */

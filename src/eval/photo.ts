@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { generateItems } from '../decode/generate.js';
 import { openPhotoSearch, type PhotoSearch, type SearchImageOptions, searchPhoto } from '../decode/photo-search.js';
-import { embedPixels } from '../encoders/image-train.js';
+import type { BackbonePool } from '../encoders/image-encoder.js';
 import { type CoilCatalog, coilObjects, type CoilSet, isCatalogAngle } from '../import/coil.js';
 import { readImagePixels } from '../import/image.js';
-import { disposeParams } from '../model/params.js';
 import type { CodebookReport } from '../sids/codebook-metrics.js';
 import { matrix } from '../sids/matrix.js';
 import { shallowAgreement } from '../sids/vrq.js';
@@ -97,19 +96,21 @@ export interface GenerativeMetrics extends PhotoMetrics {
 /**
  * Both systems of an opened photo model on the query photos (embedded beforehand with the
  * model's encoder): nearest view, then the generative model at each pruning margin. Latency is
- * measured through `searchPhoto`, one photo file at a time: decode, resize, embed, search.
+ * measured through `searchPhoto`, one photo file at a time: decode, resize, embed, search (on
+ * `timedModel` where given: the model opened as a server opens it, without cached features).
  */
 export async function evalPhotoModel(
   model: PhotoSearch,
   photos: CoilPhotos,
   queryEmb: Float32Array,
-  options: { beam: number; margins: (number | null)[]; timed?: number },
+  options: { beam: number; margins: (number | null)[]; timed?: number; timedModel?: PhotoSearch },
 ): Promise<{ nearestView: PhotoMetrics; generative: GenerativeMetrics[] }> {
-  const dim = model.encoder.cfg.dim;
+  const dim = model.encoder.dim;
   const nItems = photos.itemIds.length;
   const n = photos.queryItem.length;
   const timedPaths = photos.queryPaths.slice(0, options.timed ?? 50);
-  const latency = (opts: SearchImageOptions) => timePerPhoto(timedPaths, (path) => searchPhoto(model, readFileSync(path), opts));
+  const timedModel = options.timedModel ?? model;
+  const latency = (opts: SearchImageOptions) => timePerPhoto(timedPaths, (path) => searchPhoto(timedModel, readFileSync(path), opts));
   const nearestRanks = Int32Array.from({ length: n }, (_, q) => rankOf(model.nearest.itemScores(queryEmb.subarray(q * dim, (q + 1) * dim)), photos.queryItem[q]));
   const nearestView = photoMetrics(nearestRanks, nItems, await latency({ method: 'nearest' }));
   const generative: GenerativeMetrics[] = [];
@@ -151,7 +152,7 @@ export interface PhotoEvalResult {
   catalog: CoilCatalog;
   items: number;
   catalogPhotos: number;
-  encoder: { steps: number; seconds: number; loss: number };
+  encoder: { kind: string; steps: number; seconds: number; loss: number };
   vrq: { report: CodebookReport; queryShare: { level1: number; level12: number }; catalogShare: { level1: number; level12: number } };
   generativeTraining: BuiltPhotoModel['generativeTraining'];
   nearestView: PhotoMetrics;
@@ -172,21 +173,21 @@ export async function runPhotoEval(tf: Tf, o: PhotoEvalOptions): Promise<PhotoEv
   const photos = loadCoilPhotos(o.dir, o.set, o.catalog);
   log(`${o.set} catalog ${o.catalog}: ${photos.itemIds.length} items, ${photos.catalogPaths.length} catalog photos, ${photos.queryPaths.length} query photos`);
   const built = await buildPhotoModel(tf, coilCatalog(photos), { ...o, log });
-  const { params, cfg } = built.encoder;
-  const queryEmb = embedPixels(params, cfg, photos.queryPaths.map((p) => readImagePixels(p, cfg.size)));
-  const queryShare = shallowAgreement(tf, built.vrq, matrix(queryEmb, photos.queryItem.length, cfg.dim), photos.queryItem);
+  const { encoder } = built.encoder;
+  const queryEmb = encoder.embed(photos.queryPaths.map((p) => readImagePixels(p, encoder.size)));
+  const queryShare = shallowAgreement(tf, built.vrq, matrix(queryEmb, photos.queryItem.length, encoder.dim), photos.queryItem);
   log(`VRQ [${built.vrq.layout.levels.join(', ')}]: query photos on their item's L1 ${queryShare.level1.toFixed(4)}, L1+L2 ${queryShare.level12.toFixed(4)}`);
-  disposeParams(params);
+  encoder.dispose();
   const trained: PhotoTraining = {
     set: o.set,
     catalog: o.catalog,
     items: photos.itemIds.length,
     catalogPhotos: photos.catalogPaths.length,
-    encoder: { steps: built.encoder.steps, seconds: built.encoder.seconds, loss: built.encoder.loss },
+    encoder: { kind: encoder.spec.kind, steps: built.encoder.steps, seconds: built.encoder.seconds, loss: built.encoder.loss },
     vrq: { report: built.report, queryShare, catalogShare: built.catalogShare },
     generativeTraining: built.generativeTraining,
   };
-  return reevalPhotoModel(o.outDir, photos, trained, { beam: o.beam, margins: o.margins }, log);
+  return reevalPhotoModel(o.outDir, photos, trained, { beam: o.beam, margins: o.margins }, log, o.pool);
 }
 
 /** The catalog side of a COIL protocol, as photo-model training takes it. */
@@ -204,17 +205,20 @@ export async function reevalPhotoModel(
   trained: PhotoTraining,
   options: { beam: number; margins: (number | null)[] },
   log: (m: string) => void,
+  pool?: BackbonePool,
 ): Promise<PhotoEvalResult> {
-  const model = openPhotoSearch(dir);
+  const model = await openPhotoSearch(dir, pool);
+  const timedModel = pool ? await openPhotoSearch(dir) : model;
   try {
-    const { params, cfg } = model.encoder;
-    const queryEmb = embedPixels(params, cfg, photos.queryPaths.map((p) => readImagePixels(p, cfg.size)));
-    const { nearestView, generative } = await evalPhotoModel(model, photos, queryEmb, options);
+    const { encoder } = model;
+    const queryEmb = encoder.embed(photos.queryPaths.map((p) => readImagePixels(p, encoder.size)));
+    const { nearestView, generative } = await evalPhotoModel(model, photos, queryEmb, { ...options, timedModel });
     log(`nearest view: HR@1 ${nearestView.hr1.toFixed(4)} HR@5 ${nearestView.hr5.toFixed(4)} MRR ${nearestView.mrr.toFixed(4)}`);
     for (const g of generative) log(`generative (prune ${g.pruneMargin ?? 'off'}): HR@1 ${g.hr1.toFixed(4)} HR@5 ${g.hr5.toFixed(4)} MRR ${g.mrr.toFixed(4)}, ${g.beamRowsPerPhoto.toFixed(1)} beam rows / photo`);
     return { ...trained, nearestView, generative };
   } finally {
     model.dispose();
+    if (timedModel !== model) timedModel.dispose();
   }
 }
 

@@ -31,14 +31,14 @@ export async function loadServingPhoto(home: string, dataset: string, name: stri
   const file = join(dir, PHOTO_MODEL_FILE);
   if (!existsSync(file)) throw notFound(`photo model "${name}" of dataset "${dataset}"`, `no ${file}: run \`gensearch train-image --dataset ${dataset} --name ${name}\` first`);
   const version = createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 12);
-  const search = openPhotoSearch(dir);
+  const search = await openPhotoSearch(dir);
   if (search.dataset !== dataset) {
     search.dispose();
     throw new GensearchError('CONFLICT', `${dir} holds a photo model of dataset "${search.dataset}", not "${dataset}"`);
   }
   // One search on a gray square: the first real upload would otherwise pay for the backend's
   // first calls at these shapes.
-  const side = search.encoder.cfg.size;
+  const side = search.encoder.size;
   const gray = { width: side, height: side, gray: true, rgb: new Uint8Array(side * side * 3).fill(128) };
   try {
     await searchPhoto(search, gray, { k: 1 });

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENCODER_DIR, type PhotoModelFile, savePhotoModel } from '../decode/photo-search.js';
-import type { ImageEncoderConfig } from '../encoders/image-model.js';
-import { AUGMENT_DEFAULTS, embedPixels, trainImageEncoder, type TrainedImageEncoder, viewOf } from '../encoders/image-train.js';
+import { type BackbonePool, encoderInputSize, type ImageEncoder, type ImageEncoderSpec, trainEncoder, type TrainedEncoder } from '../encoders/image-encoder.js';
+import { photoViews } from '../encoders/image-train.js';
 import { badInput } from '../errors.js';
 import { readImage, squarePixels } from '../import/image.js';
 import { itemImages } from '../import/images.js';
@@ -56,7 +56,7 @@ export function catalogFromStore(store: Store, dataset: string): PhotoCatalog {
 }
 
 export interface PhotoModelOptions {
-  encoder: ImageEncoderConfig;
+  encoder: ImageEncoderSpec;
   encoderSteps: number;
   encoderBatch: number;
   encoderLr: number;
@@ -69,12 +69,14 @@ export interface PhotoModelOptions {
   outDir: string;
   /** Continue from the checkpoints in `outDir` (a finished stage is not trained again). */
   resume?: boolean;
+  /** Backbones shared with other photo models of the run (their feature caches). */
+  pool?: BackbonePool;
   log: (m: string) => void;
 }
 
 export interface BuiltPhotoModel {
-  /** The trained encoder (the caller disposes its params). */
-  encoder: TrainedImageEncoder;
+  /** The trained encoder (the caller disposes it). */
+  encoder: TrainedEncoder;
   catalogEmb: Float32Array;
   vrq: VrqModel;
   report: CodebookReport;
@@ -85,23 +87,24 @@ export interface BuiltPhotoModel {
 
 export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoModelOptions): Promise<BuiltPhotoModel> {
   const nItems = catalog.itemIds.length;
-  const size = o.encoder.size;
+  const size = encoderInputSize(o.encoder);
   const side = 2 * size;
   mkdirSync(o.outDir, { recursive: true });
   const sources = catalog.photoPaths.map((p) => squarePixels(readImage(p), side));
-  const encoder = await trainImageEncoder({
+  const trained = await trainEncoder(o.encoder, {
     photos: { side, pixels: sources, item: catalog.photoItem, gray: catalog.gray },
-    encoder: o.encoder,
     steps: o.encoderSteps,
     batchSize: o.encoderBatch,
     lr: o.encoderLr,
     seed: o.seed,
     outDir: join(o.outDir, ENCODER_DIR),
     resume: o.resume,
+    pool: o.pool,
     log: o.log,
   });
-  const dim = o.encoder.dim;
-  const catalogEmb = embedPixels(encoder.params, encoder.cfg, catalog.photoPaths.map((p) => squarePixels(readImage(p), size)));
+  const { encoder } = trained;
+  const dim = encoder.dim;
+  const catalogEmb = encoder.embed(catalog.photoPaths.map((p) => squarePixels(readImage(p), size)));
   const catalogM = matrix(catalogEmb, catalog.photoItem.length, dim);
   const vrq = buildVrq(tf, catalogM, catalog.photoItem, nItems, { levels: o.vrqLevels, seed: o.seed });
   const report = codebookReport(vrq.codes, vrq.layout);
@@ -113,13 +116,18 @@ export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoMod
     const itemTokens = codesToTokens(vrq.layout, vrq.codes);
     const cfg = photoModelConfig(o.generative, { sidSizes: positionSizes(vrq.layout), nItems, dim });
     const clean: PhotoExamples = { emb: catalogEmb, item: catalog.photoItem, dim };
-    const photos = concatExamples(clean, augmentedEmbeddings(encoder, sources, catalog, o.viewsPerPhoto, o.seed));
+    // Views the encoder never trained on (another seed): their embeddings scatter the way a
+    // query photo's do, not pulled tight by the encoder's own training.
+    const photos = concatExamples(clean, augmentedEmbeddings(encoder, sources, catalog, o.viewsPerPhoto, o.seed + 7));
+    // No item with two catalog photos: no gap between views to fill, no noisy copies.
+    const radius = o.generative.jitter * viewGap(clean);
+    const jitter = radius > 0 ? [jitteredCopies(photos, photos.item.length, radius, o.seed)] : [];
     const model = await trainPhotoGenerative({
       recipe: o.generative,
       cfg,
       itemTokens,
       align: photos,
-      search: concatExamples(photos, withinItemMixes(photos, photos.item.length - clean.item.length, o.seed)),
+      search: [withinItemMixes(photos, photos.item.length - clean.item.length, o.seed), ...jitter].reduce(concatExamples, photos),
       dir: join(o.outDir, 'generative'),
       resume: o.resume,
       log: o.log,
@@ -136,23 +144,23 @@ export async function buildPhotoModel(tf: Tf, catalog: PhotoCatalog, o: PhotoMod
     catalog: { emb: Array.from(catalogEmb), item: Array.from(catalog.photoItem) },
     generative: generativeFile,
   });
-  return { encoder, catalogEmb, vrq, report, catalogShare, generativeTraining };
+  return { encoder: trained, catalogEmb, vrq, report, catalogShare, generativeTraining };
 }
 
-/** `perPhoto` phone-like views of every catalog photo, embedded: training prompts of the photo task. */
-function augmentedEmbeddings(encoder: TrainedImageEncoder, sources: Float32Array[], catalog: PhotoCatalog, perPhoto: number, seed: number): PhotoExamples {
-  const { params, cfg } = encoder;
-  const side = 2 * cfg.size;
-  const rng = new Rng(seed + 7);
-  const views: Float32Array[] = [];
-  const item: number[] = [];
+/**
+ * `perPhoto` phone-like views of every catalog photo, embedded: training prompts of the photo
+ * task. The views are the photo's own seeded ones (`photoViews`): every catalog of a photo set
+ * that holds the photo embeds the same views, so a backbone's features of them are cached once.
+ */
+function augmentedEmbeddings(encoder: ImageEncoder, sources: Float32Array[], catalog: PhotoCatalog, perPhoto: number, seed: number): PhotoExamples {
+  const side = 2 * encoder.size;
+  const emb = new Float32Array(sources.length * perPhoto * encoder.dim);
+  const item = new Int32Array(sources.length * perPhoto);
   sources.forEach((src, i) => {
-    for (let v = 0; v < perPhoto; v++) {
-      views.push(viewOf(src, side, cfg.size, rng, AUGMENT_DEFAULTS, catalog.gray));
-      item.push(catalog.photoItem[i]);
-    }
+    emb.set(encoder.embed(photoViews(src, side, encoder.size, perPhoto, seed, encoder.spec.augment, catalog.gray)), i * perPhoto * encoder.dim);
+    item.fill(catalog.photoItem[i], i * perPhoto, (i + 1) * perPhoto);
   });
-  return { emb: embedPixels(params, cfg, views), item: Int32Array.from(item), dim: cfg.dim };
+  return { emb, item, dim: encoder.dim };
 }
 
 /**
@@ -176,6 +184,55 @@ export function withinItemMixes(photos: PhotoExamples, count: number, seed: numb
     let norm = 0;
     for (let j = 0; j < dim; j++) {
       const v = (1 - t) * photos.emb[a * dim + j] + t * photos.emb[b * dim + j];
+      emb[m * dim + j] = v;
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < dim; j++) emb[m * dim + j] /= norm;
+    item[m] = photos.item[a];
+  }
+  return { emb, item, dim };
+}
+
+/**
+ * The typical distance from a catalog photo's embedding to the nearest other photo of its
+ * item (the gap a query photo between two catalog angles falls into): the median over photos
+ * whose item has another photo; 0 when no item has two.
+ */
+export function viewGap(photos: PhotoExamples): number {
+  const { dim, emb, item } = photos;
+  const gaps: number[] = [];
+  for (let i = 0; i < item.length; i++) {
+    let best = Number.POSITIVE_INFINITY;
+    for (let j = 0; j < item.length; j++) {
+      if (j === i || item[j] !== item[i]) continue;
+      let d = 0;
+      for (let k = 0; k < dim; k++) d += (emb[i * dim + k] - emb[j * dim + k]) ** 2;
+      best = Math.min(best, d);
+    }
+    if (best < Number.POSITIVE_INFINITY) gaps.push(Math.sqrt(best));
+  }
+  return gaps.length === 0 ? 0 : gaps.sort((a, b) => a - b)[gaps.length >> 1];
+}
+
+/**
+ * `count` copies of random photo embeddings moved by Gaussian noise of norm about `radius`,
+ * renormalised: the generative model then maps the neighbourhood of each catalog view to its
+ * item, as nearest view does, instead of drawing sharp boundaries where no photo lies (its
+ * training loss on the photos alone goes to ~0 long before the boundaries settle).
+ */
+export function jitteredCopies(photos: PhotoExamples, count: number, radius: number, seed: number): PhotoExamples {
+  const { dim } = photos;
+  const rng = new Rng(seed + 17);
+  const emb = new Float32Array(count * dim);
+  const item = new Int32Array(count);
+  const sd = radius / Math.sqrt(dim);
+  for (let m = 0; m < count; m++) {
+    const a = rng.int(photos.item.length);
+    let norm = 0;
+    for (let j = 0; j < dim; j++) {
+      const g = Math.sqrt(-2 * Math.log(rng.next() + 1e-12)) * Math.cos(2 * Math.PI * rng.next());
+      const v = photos.emb[a * dim + j] + sd * g;
       emb[m * dim + j] = v;
       norm += v * v;
     }

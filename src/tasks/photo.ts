@@ -27,6 +27,12 @@ export interface PhotoRecipe {
   batchSize: number;
   lr: number;
   seed: number;
+  /**
+   * Photo-search stage: as many noisy copies of the photo embeddings as there are photos, the
+   * noise norm this share of the typical gap between an item's catalog views; 0 = none (and
+   * none where no item has two catalog photos).
+   */
+  jitter: number;
 }
 
 export const PHOTO_RECIPE_DEFAULTS: PhotoRecipe = {
@@ -38,6 +44,7 @@ export const PHOTO_RECIPE_DEFAULTS: PhotoRecipe = {
   batchSize: 64,
   lr: 3e-3,
   seed: 1,
+  jitter: 0.5,
 };
 
 /** Photo embeddings with their items: `emb` is n x dim, row-major. */

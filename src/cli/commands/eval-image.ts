@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { photoModelDir } from '../../decode/photo-search.js';
+import { BackbonePool } from '../../encoders/image-encoder.js';
 import { badInput, GensearchError, notFound } from '../../errors.js';
 import { loadCoilPhotos, type PhotoEvalResult, type PhotoTraining, reevalPhotoModel, runPhotoEval } from '../../eval/photo.js';
 import { COIL_CATALOGS, COIL_SETS } from '../../import/coil.js';
@@ -75,7 +76,9 @@ export function registerEvalImage(program: Command): void {
       if (!existsSync(dir)) throw new GensearchError('MISSING_DATA', `the COIL folder ${dir} is missing; pass --data <dir> or set GENSEARCH_SHARED_DATA`);
       const tf = await initTensorRuntime();
       const results: PhotoEvalResult[] = [];
+      // One pool per photo set: its backbone caches the features of that set's views.
       for (const set of parseList(opts.sets, COIL_SETS, '--sets')) {
+        const pool = new BackbonePool();
         for (const catalog of parseList(opts.catalogs, COIL_CATALOGS, '--catalogs')) {
           const outDir = photoModelDir(ctx.home, set, catalog);
           const decoding = { beam: parseInteger(opts.beam, '--beam', 1), margins: parseMargins(opts.prune) };
@@ -83,15 +86,16 @@ export function registerEvalImage(program: Command): void {
             const path = join(outDir, 'eval.json');
             if (!existsSync(path)) throw notFound(`photo model evaluation ${path}`, 'run eval-image without --reuse first');
             const before = JSON.parse(readFileSync(path, 'utf8')) as PhotoTraining;
-            const result = await reevalPhotoModel(outDir, loadCoilPhotos(dir, set, catalog), before, decoding, (m) => process.stderr.write(`${m}\n`));
+            const result = await reevalPhotoModel(outDir, loadCoilPhotos(dir, set, catalog), before, decoding, (m) => process.stderr.write(`${m}\n`), pool);
             writeFileSync(path, JSON.stringify(result, null, 2));
             results.push(result);
             continue;
           }
-          const result = await runPhotoEval(tf, { dir, set, catalog, ...photoTrainingOptions(opts, outDir), ...decoding });
+          const result = await runPhotoEval(tf, { dir, set, catalog, ...photoTrainingOptions(opts, outDir, pool), ...decoding });
           writeFileSync(join(outDir, 'eval.json'), JSON.stringify(result, null, 2));
           results.push(result);
         }
+        await pool.dispose();
       }
       if (opts.out) writeFileSync(opts.out, JSON.stringify(results, null, 2));
       console.log(photoTable(results));

@@ -84,7 +84,7 @@ interface ImageCliOptions extends GenerateCliOptions {
 async function runImageSearch(cmd: Command, opts: ImageCliOptions, image: string): Promise<void> {
   const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
   await initTensorRuntime();
-  const model = openPhotoSearch(photoModelDir(ctx.home, opts.dataset, opts.name));
+  const model = await openPhotoSearch(photoModelDir(ctx.home, opts.dataset, opts.name));
   try {
     let history: Int32Array | undefined;
     if (opts.user !== undefined) {
