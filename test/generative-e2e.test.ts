@@ -28,10 +28,12 @@ test('end to end on a slice of the demo data: import, embed, SIDs, train (tiny, 
   const trained = cli('train', '--dataset', 'slice', '--profile', 'tiny', '--workers', '2', '--set', 'epochs=2', '--set', 'validCases=30', '--set', 'textVocab=100');
   assert.match(trained, /mixed: \d+ samples, 2 epochs/);
   assert.match(trained, /MFU \d/);
-  assert.match(trained, /SID tokens start from random init: SID build "default" has 16-d codebooks, the model is 32 wide/);
-  const strict = spawnSync(process.execPath, [CLI, '--home', home, 'train', '--dataset', 'slice', '--profile', 'tiny', '--name', 'strict', '--set', 'sidInit=1'], { encoding: 'utf8' });
+  assert.doesNotMatch(trained, /random init/, '16-d codebooks warm-start the 32-wide model (zero-padded)');
+  const narrow = ['train', '--dataset', 'slice', '--profile', 'tiny', '--name', 'narrow', '--set', 'dModel=8', '--set', 'epochs=1', '--set', 'validCases=10', '--set', 'textVocab=100'];
+  assert.match(cli(...narrow), /SID tokens start from random init: SID build "default" has 16-d codebooks, the model is 8 wide/);
+  const strict = spawnSync(process.execPath, [CLI, '--home', home, ...narrow, '--name', 'strict', '--set', 'sidInit=1'], { encoding: 'utf8' });
   assert.equal(strict.status, 65, 'an explicit warm start the codebooks cannot give is bad input');
-  assert.match(strict.stderr, /sidInit needs SID codebooks of the model width: .*set dModel=16 or sidInit=0/);
+  assert.match(strict.stderr, /sidInit needs SID codebooks no wider than the model: .*set dModel >= 16 or sidInit=0/);
   const out = join(home, 'report');
   cli('eval', '--dataset', 'slice', '--protocol', 'rec,search', '--split', 'test', '--system', 'popular,generative', '--k', '5,10', '--iterations', '50', '--out', out);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { runs: { protocol: string; system: string; excludeHistory: boolean; metrics: Record<string, number> }[] };

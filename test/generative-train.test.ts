@@ -168,5 +168,12 @@ test('SID warm start: the sum of an item SID rows is its quantized embedding', a
     }
   }
   assert.ok(err / norm < 0.05, `relative reconstruction error ${err / norm}`);
-  assert.equal(sidInitRows(build.model, 16, 1), null, 'another width gets no warm start');
+  // A wider model gets the same rows zero-padded; a narrower one gets none.
+  const wide = sidInitRows(build.model, 12, 1)!;
+  assert.equal(wide.length, (4 + 4 + 8 + 8) * 12);
+  for (let r = 0; r < 24; r++) {
+    assert.deepEqual(Array.from(wide.subarray(r * 12, r * 12 + 8)), Array.from(rows.subarray(r * 8, r * 8 + 8)));
+    assert.deepEqual(Array.from(wide.subarray(r * 12 + 8, r * 12 + 12)), [0, 0, 0, 0]);
+  }
+  assert.equal(sidInitRows(build.model, 4, 1), null, 'a narrower model gets no warm start');
 });

@@ -239,22 +239,33 @@ export function generativePhaseObjective(config: PhaseObjectiveConfig): Objectiv
  * Warm start of the SID token embeddings from the SID build's codebooks: the row of RQ level l,
  * code c is that centroid; the row of OPQ sub-code c in subspace m is that sub-centroid rotated
  * back into the embedding space (x = y R^T). The sum of an item's SID rows is then its quantized
- * (keyword-enhanced, aligned) embedding, times `scale`. Null when the codebooks' dimension is
- * not the model width.
+ * (keyword-enhanced, aligned) embedding, times `scale`. A model wider than the codebooks gets
+ * them in its first dimensions and zeros after (an isometry: every dot product is kept). Null
+ * when the model is narrower than the codebooks.
  */
 export function sidInitRows(model: SidModel, d: number, scale: number): Float32Array | null {
-  if (model.dim !== d) return null;
+  const k = model.dim;
+  if (k > d) return null;
   const rows: number[] = [];
-  for (const cb of model.rq) for (let i = 0; i < cb.rows * cb.cols; i++) rows.push(cb.data[i] * scale);
+  const pad = () => {
+    for (let j = k; j < d; j++) rows.push(0);
+  };
+  for (const cb of model.rq) {
+    for (let c = 0; c < cb.rows; c++) {
+      for (let j = 0; j < k; j++) rows.push(cb.data[c * cb.cols + j] * scale);
+      pad();
+    }
+  }
   if (model.opq) {
     const { rotation: r, bounds, codebooks } = model.opq;
     codebooks.forEach((cb, m) => {
       for (let c = 0; c < cb.rows; c++) {
-        for (let j = 0; j < d; j++) {
+        for (let j = 0; j < k; j++) {
           let x = 0;
-          for (let col = bounds[m]; col < bounds[m + 1]; col++) x += cb.data[c * cb.cols + col - bounds[m]] * r.data[j * d + col];
+          for (let col = bounds[m]; col < bounds[m + 1]; col++) x += cb.data[c * cb.cols + col - bounds[m]] * r.data[j * k + col];
           rows.push(x * scale);
         }
+        pad();
       }
     });
   }
@@ -294,7 +305,7 @@ export function generativeTrainingSids(
   const sidRows = sidInitRows(model, d, recipe.sidInit);
   if (sidRows) return { sids, sidRows, recipe };
   const why = `SID build "${recipe.sids}" has ${model.dim}-d codebooks, the model is ${d} wide`;
-  if (options.strictInit) throw badInput(`sidInit needs SID codebooks of the model width: ${why} (set dModel=${model.dim} or sidInit=0)`);
+  if (options.strictInit) throw badInput(`sidInit needs SID codebooks no wider than the model: ${why} (set dModel >= ${model.dim} or sidInit=0)`);
   options.log?.(`SID tokens start from random init: ${why}`);
   return { sids, sidRows: null, recipe: { ...recipe, sidInit: 0 } };
 }
