@@ -114,6 +114,22 @@ test('training learns the planted rule; the saved model reloads and ranks identi
     a.lists.map((l) => Array.from(l.items)),
   );
   assert.ok(existsSync(join(dir, 'tokenizer.json')) && existsSync(join(dir, 'sid-table.json')));
+
+  // Continued training starts from the trained parameters (another dropout is allowed): at
+  // learning rate 0 they stay as they were, so the lists do too.
+  const continued = await trainGenerative(inter, sids, { dir: tempDir(t), recipe: { ...recipe, lr: 0, dropout: 0.1 }, initFrom: dir, maxSteps: 2, log: () => {} });
+  const c = await generateItems(continued.model, continued.model.pack, continued.model.trie, prompts, { beam: 5, k: 5 });
+  assert.deepEqual(
+    c.lists.map((l) => Array.from(l.items)),
+    a.lists.map((l) => Array.from(l.items)),
+  );
+  disposeParams(continued.model.params);
+  // Parameters of another shape cannot start a run; a folder without a model is named.
+  await assert.rejects(
+    trainGenerative(inter, sids, { dir: tempDir(t), recipe: { ...recipe, dModel: 48 }, initFrom: dir, log: () => {} }),
+    /cannot continue from .*: its model config differs \(encoder\.dModel 32 -> 48; encoder\.dFF \d+ -> 192;/,
+  );
+  await assert.rejects(trainGenerative(inter, sids, { dir: tempDir(t), recipe, initFrom: tempDir(t), log: () => {} }), /no trained generative model there/);
   const html = readFileSync(join(dir, TRAINING_REPORT), 'utf8');
   assert.match(html, /<svg[^>]*aria-label="mixed: training loss"/);
   assert.match(html, /<svg[^>]*aria-label="mixed: validation"/);

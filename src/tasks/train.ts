@@ -11,7 +11,7 @@ import { badInput, GensearchError } from '../errors.js';
 import { evaluateSystem } from '../eval/evaluate.js';
 import { buildEvalData } from '../eval/protocol.js';
 import type { EvalCase, TrainData } from '../eval/types.js';
-import { configHash, type ProfileName, type TransformerConfig } from '../model/config.js';
+import { canonicalJson, configHash, type ProfileName, type TransformerConfig } from '../model/config.js';
 import { type GenerativeConfig, type GenerativeParams, generativeConfig, generativeObjective, initGenerative } from '../model/generative.js';
 import { countParams, disposeParams, type Params } from '../model/params.js';
 import { type BpeData, BpeTokenizer } from '../model/tokenizer.js';
@@ -355,6 +355,12 @@ export interface TrainGenerativeOptions {
   maxSteps?: number;
   /** SID token rows to start from (`sidInitRows`), when the recipe asks for a warm start. */
   sidRows?: Float32Array | null;
+  /**
+   * Continued training: a trained model folder whose parameters start this run instead of a
+   * fresh init (e.g. more steps under another sample mix). It must have the same model config,
+   * SIDs and tokenizer; the SID warm start is then unused.
+   */
+  initFrom?: string;
   /** Called after every optimizer step (tests slow a run down with it to kill it mid-way). */
   onStep?: () => void | Promise<void>;
 }
@@ -374,6 +380,8 @@ interface BundleFile {
   sids: { build: string; layout: SidLayout };
   /** Trainer folders in order; the last one's "best" checkpoint is the model. */
   phases: string[];
+  /** The model folder this run continued from (`TrainGenerativeOptions.initFrom`). */
+  initFrom?: string;
   summary?: TrainingSummary;
 }
 
@@ -394,7 +402,7 @@ export async function trainGenerative(
   options: TrainGenerativeOptions,
 ): Promise<{ model: GenerativeModel; summary: TrainingSummary }> {
   const { recipe, dir } = options;
-  if (recipe.sidInit > 0 && !options.sidRows) {
+  if (recipe.sidInit > 0 && !options.sidRows && !options.initFrom) {
     throw badInput(`the recipe asks for a warm start of the SID tokens (sidInit ${recipe.sidInit}) but no rows were given: use generativeTrainingSids, or set sidInit=0`);
   }
   const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
@@ -404,14 +412,23 @@ export async function trainGenerative(
   const tokenizer = BpeTokenizer.train([...train.items.map(itemText), ...queries], { vocabSize: recipe.textVocab });
   const cfg = recipeConfig(recipe, { textVocab: tokenizer.size, sidSizes: sidSizes(sids.layout), nItems: train.nItems });
   const phases = trainingPhases(recipe);
-  const bundle: BundleFile = { format: FORMAT, dataset: inter.dataset, recipe, config: cfg, sids: { build: sids.build, layout: sids.layout }, phases: phases.map((p) => p.name) };
+  const bundle: BundleFile = {
+    format: FORMAT,
+    dataset: inter.dataset,
+    recipe,
+    config: cfg,
+    sids: { build: sids.build, layout: sids.layout },
+    phases: phases.map((p) => p.name),
+    ...(options.initFrom ? { initFrom: options.initFrom } : {}),
+  };
+  const continued = options.initFrom ? continuedPhaseDir(options.initFrom, bundle, tokenizer, sids) : null;
   mkdirSync(dir, { recursive: true });
   const bundlePath = join(dir, BUNDLE);
   let previous: TrainingSummary | undefined;
   if (options.resume && existsSync(bundlePath)) {
     const old = readJsonFile(bundlePath, 'generative model') as BundleFile;
-    if (configHash(old.recipe) !== configHash(recipe) || configHash(old.config) !== configHash(cfg)) {
-      throw new GensearchError('CONFLICT', `${dir} holds a model trained with another recipe; resume with the same settings, or train into another --name`);
+    if (configHash(old.recipe) !== configHash(recipe) || configHash(old.config) !== configHash(cfg) || old.initFrom !== bundle.initFrom) {
+      throw new GensearchError('CONFLICT', `${dir} holds a model trained with another recipe or start; resume with the same settings, or train into another --name`);
     }
     previous = old.summary;
   }
@@ -443,7 +460,7 @@ export async function trainGenerative(
   const matmulGflops = measureMatmulGflops();
   const summaries: PhaseSummary[] = [];
   let stepSeconds = 0;
-  let initFrom: string | null = null;
+  let initFrom: string | null = continued;
   let result: TrainResult | undefined;
   for (const phase of phases) {
     const data = buildSamples(
@@ -618,6 +635,45 @@ function writeSidTable(path: string, sids: DenseSids): void {
     queries: [...sids.queries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([q, t]) => [q, Array.from(t)]),
   };
   writeJsonFile(path, file);
+}
+
+/**
+ * The trainer folder whose best checkpoint starts a continued run from the model folder `from`,
+ * after checking that its parameters mean the same thing here: same dataset, model config, SID
+ * table and tokenizer (token ids index the embedding rows).
+ */
+function continuedPhaseDir(from: string, bundle: BundleFile, tokenizer: BpeTokenizer, sids: DenseSids): string {
+  if (!existsSync(join(from, BUNDLE))) throw new GensearchError('NOT_FOUND', `cannot continue from ${from}: no trained generative model there (${BUNDLE} is missing)`);
+  const source = readJsonFile(join(from, BUNDLE), 'generative model') as BundleFile;
+  if (source?.format !== FORMAT) throw badInput(`${join(from, BUNDLE)} is not a generative model folder (expected "format": "${FORMAT}")`);
+  const table = readJsonFile(join(from, SID_TABLE), 'SID table') as SidTableFile;
+  const mismatch =
+    source.dataset !== bundle.dataset
+      ? `it was trained on dataset "${source.dataset}", not "${bundle.dataset}"`
+      : configHash(parameterShape(source.config)) !== configHash(parameterShape(bundle.config))
+        ? `its model config differs (${configDiff(parameterShape(source.config), parameterShape(bundle.config)).join('; ')})`
+        : configHash(table.itemTokens) !== configHash(Array.from(sids.itemTokens))
+          ? `its SID table differs (build "${source.sids.build}" vs "${sids.build}")`
+          : configHash(readJsonFile(join(from, TOKENIZER), 'tokenizer')) !== configHash(tokenizer.data)
+            ? 'its tokenizer differs (another training view or textVocab)'
+            : null;
+  if (mismatch) throw new GensearchError('CONFLICT', `cannot continue from ${from}: ${mismatch}`);
+  return join(from, source.phases[source.phases.length - 1]);
+}
+
+/** A config without its dropout rates: what decides the parameters' shapes and meaning. */
+function parameterShape(cfg: GenerativeConfig): GenerativeConfig {
+  const side = (t: TransformerConfig): TransformerConfig => ({ ...t, dropout: 0, attnDropout: 0 });
+  return { ...cfg, encoder: side(cfg.encoder), decoder: side(cfg.decoder) };
+}
+
+/** The fields of two plain-data configs that differ, as "path a -> b" (for error messages). */
+function configDiff(a: unknown, b: unknown, path = ''): string[] {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (isObject(a) && isObject(b)) {
+    return Object.keys({ ...a, ...b }).flatMap((k) => configDiff(a[k], b[k], path ? `${path}.${k}` : k));
+  }
+  return canonicalJson(a) === canonicalJson(b) ? [] : [`${path} ${canonicalJson(a)} -> ${canonicalJson(b)}`];
 }
 
 /** What `loadGenerative` returns: the model plus what it was trained with. */

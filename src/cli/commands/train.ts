@@ -24,6 +24,7 @@ interface TrainCliOptions {
   history: boolean;
   backend?: string;
   out?: string;
+  initFrom?: string;
   eval?: string;
   evalBeam: string;
 }
@@ -58,6 +59,7 @@ export function registerTrain(program: Command): void {
     .option('--backend <b>', 'tensor backend: wasm (default) or tensorflow (needs @tensorflow/tfjs-node)')
     .option('--resume', 'continue from the newest checkpoints in the model folder')
     .option('--out <dir>', 'model folder (overrides --name)')
+    .option('--init-from <name>', 'continued training: start from the trained model <name> of the dataset (same model config, SIDs and tokenizer) instead of a fresh init')
     .option('--eval <splits>', 'then evaluate the model on these splits (valid, test), both protocols, K = 5,10; report in <model>/eval')
     .option('--eval-beam <n>', 'beam width of that evaluation', '20')
     .action(async (opts: TrainCliOptions, cmd: Command) => {
@@ -87,6 +89,7 @@ export function registerTrain(program: Command): void {
       }
       const { sids, sidRows } = prepared;
       const dir = opts.out ?? generativeDir(ctx.home, opts.dataset, opts.name);
+      const initFrom = opts.initFrom === undefined ? undefined : generativeDir(ctx.home, opts.dataset, opts.initFrom);
       const { model, summary } = await trainGenerative(inter, sids, {
         dir,
         recipe: prepared.recipe,
@@ -94,6 +97,7 @@ export function registerTrain(program: Command): void {
         workers: parseInteger(opts.workers, '--workers'),
         backend,
         sidRows,
+        initFrom,
       });
       disposeParams(model.params);
       if (opts.eval) {
