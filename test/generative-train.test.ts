@@ -16,6 +16,10 @@ import { gaussianBlobs } from '../src/sids/synthetic.js';
 import { generativeRecipe, loadGenerative, recipeConfig, sidInitRows, TRAINING_REPORT, trainGenerative, trainingCurves, trainingPhases } from '../src/tasks/train.js';
 import { listStepCheckpoints } from '../src/tensor/checkpoint.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
+import { EVAL } from '../src/model/layers.js';
+import { preferenceObjective } from '../src/model/preference.js';
+import { preferenceSamples } from '../src/tasks/preference.js';
+import * as tf from '@tensorflow/tfjs';
 import { plantedShop } from './generative-fixtures.js';
 import { tempDir } from './helpers.js';
 import { lastJsonLine, runFixture } from './process-fixtures.js';
@@ -192,4 +196,49 @@ test('SID warm start: the sum of an item SID rows is its quantized embedding', a
     assert.deepEqual(Array.from(wide.subarray(r * 12 + 8, r * 12 + 12)), [0, 0, 0, 0]);
   }
   assert.equal(sidInitRows(build.model, 4, 1), null, 'a narrower model gets no warm start');
+});
+
+test('preference alignment: mined pairs prefer the taken item over the other SIDs the model writes, and list-wise DPO widens that lead', async (t) => {
+  await initTensorRuntime();
+  const { inter, sids } = plantedShop(160, 24);
+  const sftDir = tempDir(t);
+  const recipe = generativeRecipe({ profile: 'tiny', epochs: '1', patience: '0', batchSize: '64', lr: '0.01', warmupSteps: '5', textVocab: '40', validCases: '40', validBeam: '5', sidInit: '0' });
+  disposeParams((await trainGenerative(inter, sids, { dir: sftDir, recipe, log: () => {} })).model.params);
+  const reference = loadGenerative(sftDir).model;
+  const { train } = buildEvalData(inter, 'rec', 'valid');
+  const inputs = { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer: reference.tokenizer, pack: reference.pack, useQuerySid: true, useHistory: true };
+  const mined = await preferenceSamples(reference, inputs, { share: 0.5, negatives: 3, seed: 1 });
+  const batch = mined.collate(Int32Array.from({ length: mined.size }, (_, i) => i));
+  const [n, c, w] = batch.cand.shape;
+  assert.ok(n > 50 && c === 4 && w === 3);
+  for (let i = 0; i < n; i++) {
+    const sid = (j: number) => Array.from(batch.cand.data.subarray((i * c + j) * w, (i * c + j + 1) * w));
+    for (let j = 1; j < c; j++) {
+      if (batch.valid.data[i * c + j] === 0) continue;
+      assert.notDeepEqual(sid(j), sid(0), 'a rejected SID is never the preferred one');
+      assert.ok([0.5, 1.8, 2].includes(Number(batch.gap.data[i * c + j].toFixed(4))), `reward gap ${batch.gap.data[i * c + j]}`);
+    }
+  }
+
+  const dpoDir = tempDir(t);
+  const aligned = await trainGenerative(inter, sids, {
+    dir: dpoDir,
+    recipe: { ...recipe, epochs: 0, dpoEpochs: 3, dpoShare: 0.5, dpoNegatives: 3, dpoLr: 0.005 },
+    initFrom: sftDir,
+    log: () => {},
+  });
+  assert.deepEqual(
+    aligned.summary.phases.map((p) => p.name),
+    ['preference'],
+  );
+  // On the mined pairs, the DPO loss of the aligned model is below the reference's (where every
+  // log-ratio is 0): the preferred SIDs gained on the rejected ones.
+  const objective = preferenceObjective({ model: reference.cfg, beta: 1, margin: 0.5, sft: 1 });
+  const lossOf = (params: typeof reference.params) => tf.tidy(() => objective.loss(params, batch, EVAL).dataSync()[0]) / n;
+  const before = lossOf(reference.params);
+  const after = lossOf(aligned.model.params);
+  assert.ok(after < before - 0.05, `DPO loss per prompt ${before.toFixed(4)} -> ${after.toFixed(4)}`);
+  assert.equal(loadGenerative(dpoDir).finalPhaseDir, join(dpoDir, 'preference'), 'the aligned model folder serves its preference phase');
+  disposeParams(reference.params);
+  disposeParams(aligned.model.params);
 });

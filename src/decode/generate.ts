@@ -3,7 +3,7 @@ import type { RankedList } from '../eval/types.js';
 import { type GenerativeConfig, type GenerativeParams, SidDecoder } from '../model/generative.js';
 import type { SidTrie } from '../sids/trie.js';
 import { type PackContext, packPrompts, type Prompt } from '../tasks/prompt.js';
-import { type BeamSearchStats, constrainedBeamSearch, type DecodeSession, sidsToItems } from './beam-search.js';
+import { type BeamSearchStats, constrainedBeamSearch, type DecodedSid, type DecodeSession, sidsToItems } from './beam-search.js';
 
 /** The generative model's incremental decoder as the beam search sees it. */
 export class GenerativeSession implements DecodeSession {
@@ -33,6 +33,8 @@ export interface GenerateOptions {
 
 export interface GenerateResult {
   lists: RankedList[];
+  /** The SIDs each beam search finished, best first (what the lists were read from). */
+  decoded: DecodedSid[][];
   stats: BeamSearchStats;
 }
 
@@ -54,6 +56,7 @@ export async function generateItems(
   }
   const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
   const lists: RankedList[] = [];
+  const decodedAll: DecodedSid[][] = [];
   const stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
   const decoder = new SidDecoder(model.params, model.cfg);
   for (let from = 0; from < prompts.length; from += perBatch) {
@@ -67,7 +70,10 @@ export async function generateItems(
     });
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
-    results.forEach((decoded, i) => lists.push(sidsToItems(trie, decoded, k, exclude?.[i])));
+    results.forEach((decoded, i) => {
+      lists.push(sidsToItems(trie, decoded, k, exclude?.[i]));
+      decodedAll.push(decoded);
+    });
   }
-  return { lists, stats };
+  return { lists, decoded: decodedAll, stats };
 }

@@ -347,20 +347,38 @@ export function generativeSpec(cfg: GenerativeConfig): ObjectiveSpec {
 
 /** Matmul FLOPs (2 per multiply-add) of one training forward pass over `batch`. */
 export function generativeForwardFlops(cfg: GenerativeConfig, batch: HostBatch): number {
-  const layout = vocabLayout(cfg);
   const [b, lt] = batch.tok.shape;
-  const lh = batch.hist.shape[1];
-  const le = lt + lh;
-  const ld = batch.dec.shape[1];
+  const [rows, ld] = batch.dec.shape;
+  return forwardFlops(cfg, { prompts: b, promptTokens: lt, historyItems: batch.hist.shape[1], decoderRows: rows, decoderTokens: ld, sidTerms: batch.sidTarget.data.length, textTerms: batch.textTarget.data.length });
+}
+
+/** The shapes a forward pass's cost depends on: prompts and decoder rows may differ (several targets per prompt). */
+export interface ForwardShape {
+  prompts: number;
+  promptTokens: number;
+  historyItems: number;
+  decoderRows: number;
+  decoderTokens: number;
+  sidTerms: number;
+  textTerms: number;
+}
+
+export function forwardFlops(cfg: GenerativeConfig, s: ForwardShape): number {
+  const layout = vocabLayout(cfg);
+  const b = s.prompts;
+  const lh = s.historyItems;
+  const le = s.promptTokens + lh;
+  const ld = s.decoderTokens;
+  const r = s.decoderRows;
   const e = cfg.encoder;
   const dd = cfg.decoder;
   const proj = (tokens: number, dm: number, dff: number) => tokens * 2 * (4 * dm * dm + 2 * dm * dff);
-  const attn = (lq: number, lk: number, dm: number) => b * 2 * 2 * lq * lk * dm;
-  const encoder = e.nLayers * (proj(b * le, e.dModel, e.dFF) + attn(le, le, e.dModel));
+  const attn = (rowsOf: number, lq: number, lk: number, dm: number) => rowsOf * 2 * 2 * lq * lk * dm;
+  const encoder = e.nLayers * (proj(b * le, e.dModel, e.dFF) + attn(b, le, le, e.dModel));
   // Decoder: self block as above, plus cross q/o on decoder tokens, k/v on encoder tokens.
-  const cross = b * ld * 2 * 2 * dd.dModel * dd.dModel + b * le * 2 * 2 * dd.dModel * dd.dModel + attn(ld, le, dd.dModel);
-  const decoder = dd.nLayers * (proj(b * ld, dd.dModel, dd.dFF) + attn(ld, ld, dd.dModel) + cross);
-  const heads = batch.sidTarget.data.length * 2 * dd.dModel * layout.sidVocab + batch.textTarget.data.length * 2 * dd.dModel * (1 + cfg.textVocab);
+  const cross = r * ld * 2 * 2 * dd.dModel * dd.dModel + r * le * 2 * 2 * dd.dModel * dd.dModel + attn(r, ld, le, dd.dModel);
+  const decoder = dd.nLayers * (proj(r * ld, dd.dModel, dd.dFF) + attn(r, ld, ld, dd.dModel) + cross);
+  const heads = s.sidTerms * 2 * dd.dModel * layout.sidVocab + s.textTerms * 2 * dd.dModel * (1 + cfg.textVocab);
   const visual = cfg.visual ? b * 2 * cfg.visual.dim * cfg.visual.tokens * e.dModel : 0;
   return encoder + decoder + heads + b * 2 * USER_SLOTS * lh * e.dModel + visual;
 }
@@ -484,30 +502,38 @@ function disposeKv(kv: KeyValues): void {
  * decoding must reproduce, and a way to score given candidates.
  */
 export function scoreSids(p: GenerativeParams, cfg: GenerativeConfig, promptBatch: HostBatch, sids: Int32Array): Float32Array {
-  const layout = vocabLayout(cfg);
-  const w = cfg.sidSizes.length;
-  const b = sids.length / w;
-  const d = cfg.decoder.dModel;
   const scores = tf.tidy(() => {
     const enc = encode(p, cfg, promptBatch, EVAL);
-    const inputs = new Int32Array(b * w);
-    for (let i = 0; i < b; i++) {
-      inputs[i * w] = layout.bosSid;
-      for (let t = 1; t < w; t++) inputs[i * w + t] = layout.sidBase + sids[i * w + t - 1];
-    }
-    const x = decoderInput(p, cfg, tf.tensor2d(inputs, [b, w], 'int32'), 0);
-    const h = stack(p.dec, x, { self: causalBias(w), cross: { memory: enc.memory, bias: enc.bias } }, cfg.decoder, EVAL);
-    let total = tf.zeros([b]);
-    for (let t = 0; t < w; t++) {
-      const ht = tf.reshape(tf.slice(h, [0, t, 0], [b, 1, d]), [b, d]);
-      const table = tf.slice(p.tok, [layout.sidBase + layout.sidOffsets[t], 0], [cfg.sidSizes[t], d]);
-      const lp = logSoftmax(matMulT(ht, table));
-      const codes = Int32Array.from({ length: b }, (_, i) => sids[i * w + t] - layout.sidOffsets[t]);
-      total = tf.add(total, tf.sum(tf.mul(lp, tf.oneHot(tf.tensor1d(codes, 'int32'), cfg.sidSizes[t])), 1));
-    }
-    return total;
+    return sidLogProbs(p, cfg, enc, sids, EVAL);
   });
   const out = scores.dataSync() as Float32Array;
   scores.dispose();
   return out;
+}
+
+/**
+ * `scoreSids` as a differentiable tensor [R]: row r is SID `sids[r]` read against encoder row
+ * r of `enc` (training objectives that score several SIDs per prompt repeat the rows first).
+ */
+export function sidLogProbs(p: GenerativeParams, cfg: GenerativeConfig, enc: Encoded, sids: Int32Array, ctx: ForwardContext): tf.Tensor {
+  const layout = vocabLayout(cfg);
+  const w = cfg.sidSizes.length;
+  const b = sids.length / w;
+  const d = cfg.decoder.dModel;
+  const inputs = new Int32Array(b * w);
+  for (let i = 0; i < b; i++) {
+    inputs[i * w] = layout.bosSid;
+    for (let t = 1; t < w; t++) inputs[i * w + t] = layout.sidBase + sids[i * w + t - 1];
+  }
+  const x = dropout(decoderInput(p, cfg, tf.tensor2d(inputs, [b, w], 'int32'), 0), cfg.decoder.dropout, ctx);
+  const h = stack(p.dec, x, { self: causalBias(w), cross: { memory: enc.memory, bias: enc.bias } }, cfg.decoder, ctx);
+  let total = tf.zeros([b]);
+  for (let t = 0; t < w; t++) {
+    const ht = tf.reshape(tf.slice(h, [0, t, 0], [b, 1, d]), [b, d]);
+    const table = tf.slice(p.tok, [layout.sidBase + layout.sidOffsets[t], 0], [cfg.sidSizes[t], d]);
+    const lp = logSoftmax(matMulT(ht, table));
+    const codes = Int32Array.from({ length: b }, (_, i) => sids[i * w + t] - layout.sidOffsets[t]);
+    total = tf.add(total, tf.sum(tf.mul(lp, tf.oneHot(tf.tensor1d(codes, 'int32'), cfg.sidSizes[t])), 1));
+  }
+  return total;
 }

@@ -76,6 +76,8 @@ export interface SampleSet extends ExampleSource {
   counts: Record<SampleKind, number>;
   /** The prompt and target of sample i (tests and debugging). */
   sample(i: number): { kind: SampleKind; prompt: Prompt; target: Target };
+  /** The item whose SID sample i targets; -1 for text targets and query SIDs. */
+  targetItem(i: number): number;
 }
 
 /** Samples of the kinds in `mix` as an `ExampleSource` for the trainer. */
@@ -172,10 +174,24 @@ export function buildSamples(inputs: SampleInputs, mix: SampleMix, seed: number)
     const tokens = s.prompt.text.length + s.prompt.sid.length + (s.target.kind === 'text' ? s.target.pieces.length : 0);
     return kinds[i] * 1_000_000 + Math.min(cfg.maxHistory, s.prompt.history.length) * 1000 + tokens;
   };
+  const targetItem = (i: number): number => {
+    switch (SAMPLE_KINDS[kinds[i]]) {
+      case 'item2sid':
+      case 'query2item':
+        return as[i];
+      case 'item2next':
+      case 'search':
+      case 'rec':
+        return train.sequences[as[i]][bs[i]];
+      default:
+        return -1;
+    }
+  };
   return {
     size: kinds.length,
     counts,
     sample,
+    targetItem,
     length,
     collate: (indices) => {
       const samples = Array.from(indices, (i) => sample(i));
@@ -185,7 +201,7 @@ export function buildSamples(inputs: SampleInputs, mix: SampleMix, seed: number)
 }
 
 /** An item's finest category path as text ("makeup nails nail polish"); the HEM query when it has none. */
-function categoryText(train: TrainData, item: number): string {
+export function categoryText(train: TrainData, item: number): string {
   const paths = train.items[item].categories;
   const longest = paths.reduce<string[]>((best, p) => (p.length > best.length ? p : best), []);
   return longest.length > 0 ? longest.join(' ') : train.itemQueries[item];

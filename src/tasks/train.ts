@@ -13,6 +13,8 @@ import { buildEvalData } from '../eval/protocol.js';
 import type { EvalCase, TrainData } from '../eval/types.js';
 import { canonicalJson, configHash, type ProfileName, type TransformerConfig } from '../model/config.js';
 import { type GenerativeConfig, type GenerativeParams, generativeConfig, generativeObjective, initGenerative } from '../model/generative.js';
+import { type PreferenceConfig, preferenceObjective } from '../model/preference.js';
+import type { ExampleSource } from '../tensor/batching.js';
 import { countParams, disposeParams, type Params } from '../model/params.js';
 import { type BpeData, BpeTokenizer } from '../model/tokenizer.js';
 import type { SidLayout } from '../sids/layout.js';
@@ -28,6 +30,7 @@ import type { TensorBackend } from '../tensor/runtime.js';
 import { type LrSchedule, loadTrainedParams, readMetrics, type TrainResult, train as runTrainer } from '../tensor/trainer.js';
 import { trainingReportHtml } from './curves.js';
 import { buildSamples, queryList, SAMPLE_KINDS, type SampleKind, type SampleMix, STAGES } from './examples.js';
+import { preferenceSamples } from './preference.js';
 import { packContext } from './prompt.js';
 
 /**
@@ -77,6 +80,18 @@ export interface GenerativeRecipe {
   /** Validation cases per protocol (evenly spaced over the validation users), and their beam. */
   validCases: number;
   validBeam: number;
+  /**
+   * Preference alignment after the SFT phases (list-wise DPO, src/model/preference.ts): its
+   * epochs (0 = none), the share of stage-3 samples mined, rejected SIDs per prompt, DPO beta,
+   * the margin per unit of reward gap, the weight of the preferred SID's NLL, and its learning rate.
+   */
+  dpoEpochs: number;
+  dpoShare: number;
+  dpoNegatives: number;
+  dpoBeta: number;
+  dpoMargin: number;
+  dpoSft: number;
+  dpoLr: number;
 }
 
 export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
@@ -106,6 +121,13 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   seed: 1,
   validCases: 1000,
   validBeam: 20,
+  dpoEpochs: 0,
+  dpoShare: 0.1,
+  dpoNegatives: 7,
+  dpoBeta: 1,
+  dpoMargin: 0.5,
+  dpoSft: 1,
+  dpoLr: 5e-4,
 };
 
 /** Folder of a trained generative model: <home>/<dataset>/generative/<name>. */
@@ -222,10 +244,12 @@ export interface PhaseObjectiveConfig {
   initFrom: string | null;
   /** Fresh init only: SID token rows [sidVocab, d] to start from (see `sidInitRows`). */
   sidRows: number[] | null;
+  /** A preference phase: the list-wise DPO loss instead of next-token cross-entropy. */
+  preference?: Omit<PreferenceConfig, 'model'>;
 }
 
 export function generativePhaseObjective(config: PhaseObjectiveConfig): Objective<GenerativeParams> {
-  const base = generativeObjective(config.model);
+  const base = config.preference ? preferenceObjective({ model: config.model, ...config.preference }) : generativeObjective(config.model);
   return {
     ...base,
     init: (rng: Rng) =>
@@ -427,7 +451,9 @@ export async function trainGenerative(
   let previous: TrainingSummary | undefined;
   if (options.resume && existsSync(bundlePath)) {
     const old = readJsonFile(bundlePath, 'generative model') as BundleFile;
-    if (configHash(old.recipe) !== configHash(recipe) || configHash(old.config) !== configHash(cfg) || old.initFrom !== bundle.initFrom) {
+    // Settings added since that run read as their defaults.
+    const oldRecipe = { ...GENERATIVE_DEFAULTS, ...old.recipe };
+    if (configHash(oldRecipe) !== configHash(recipe) || configHash(old.config) !== configHash(cfg) || old.initFrom !== bundle.initFrom) {
       throw new GensearchError('CONFLICT', `${dir} holds a model trained with another recipe or start; resume with the same settings, or train into another --name`);
     }
     previous = old.summary;
@@ -462,23 +488,33 @@ export async function trainGenerative(
   let stepSeconds = 0;
   let initFrom: string | null = continued;
   let result: TrainResult | undefined;
+  const sampleInputs = { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer, pack, useQuerySid: recipe.useQuerySid, useHistory: recipe.useHistory };
   for (const phase of phases) {
-    const data = buildSamples(
-      { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer, pack, useQuerySid: recipe.useQuerySid, useHistory: recipe.useHistory },
-      phase.mix,
-      recipe.seed,
-    );
     const outDir = join(dir, phase.name);
-    log(`${phase.name}: ${data.size} samples (${Object.entries(data.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`);
     if (result) disposeParams(result.params);
-    const phaseConfig: PhaseObjectiveConfig = { model: cfg, initFrom, sidRows: initFrom === null && options.sidRows ? Array.from(options.sidRows) : null };
+    const preference = phase.preference ? { beta: recipe.dpoBeta, margin: recipe.dpoMargin, sft: recipe.dpoSft } : undefined;
+    let data: ExampleSource & { counts: Record<SampleKind, number> };
+    if (phase.preference) {
+      if (initFrom === null) throw badInput('preference alignment (dpoEpochs > 0) needs a trained model to start from: give SFT epochs too, or --init-from a trained model');
+      const reference = loadTrainedParams(generativeObjective(cfg) as Objective, initFrom).params as GenerativeParams;
+      try {
+        data = await preferenceSamples(modelOf(reference), sampleInputs, { share: recipe.dpoShare, negatives: recipe.dpoNegatives, seed: recipe.seed });
+      } finally {
+        disposeParams(reference);
+      }
+      log(`${phase.name}: ${data.size} prompts x (1 preferred + ${recipe.dpoNegatives} rejected SIDs)`);
+    } else {
+      data = buildSamples(sampleInputs, phase.mix, recipe.seed);
+      log(`${phase.name}: ${data.size} samples (${Object.entries(data.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`);
+    }
+    const phaseConfig: PhaseObjectiveConfig = { model: cfg, initFrom, sidRows: initFrom === null && options.sidRows ? Array.from(options.sidRows) : null, preference };
     result = await runTrainer({
       spec: phaseSpec(phaseConfig),
       data,
       config: {
         epochs: phase.epochs,
         batchSize: recipe.batchSize,
-        lr: recipe.lr,
+        lr: phase.preference ? recipe.dpoLr : recipe.lr,
         warmupSteps: recipe.warmupSteps,
         schedule: recipe.lrSchedule,
         adam: { ...ADAM_DEFAULTS, weightDecay: recipe.weightDecay },
@@ -492,13 +528,13 @@ export async function trainGenerative(
       monitor: phase.validated ? 'score' : undefined,
       workers: options.workers,
       backend: options.backend,
-      identity: { ...identity, phase: phase.name, mix: phase.mix },
+      identity: { ...identity, phase: phase.name, mix: phase.mix, ...(preference ? { preference, share: recipe.dpoShare, negatives: recipe.dpoNegatives } : {}) },
       checkpointEverySteps: options.checkpointEverySteps,
       maxSteps: options.maxSteps,
       onStep: options.onStep,
       log,
     });
-    const flopsPerExample = sampleFlops(data, cfg, recipe.batchSize);
+    const flopsPerExample = sampleFlops(data, generativePhaseObjective({ ...phaseConfig, initFrom: null, sidRows: null }), recipe.batchSize);
     // A phase this process trained no step of (a resume to evaluate) keeps the throughput its run measured.
     const before = result.stepSeconds > 0 ? undefined : previous?.phases.find((p) => p.name === phase.name);
     stepSeconds += result.stepSeconds;
@@ -545,19 +581,26 @@ interface Phase {
   mix: SampleMix;
   epochs: number;
   validated: boolean;
+  /** The list-wise DPO phase (its samples are mined, not read from the mix). */
+  preference?: boolean;
 }
 
 /** Mixed: one validated run over every kind; sequential: stage 1, stage 2 (fixed epochs), stage 3 (validated). Empty stages are skipped. */
 export function trainingPhases(recipe: GenerativeRecipe): Phase[] {
   const only = (stage: 1 | 2 | 3): SampleMix => Object.fromEntries(STAGES[stage].map((k) => [k, recipe.mix[k]]));
   const used = (mix: SampleMix) => Object.values(mix).some((x) => (x ?? 0) > 0);
-  if (recipe.schedule === 'mixed') return [{ name: 'mixed', mix: recipe.mix, epochs: recipe.epochs, validated: true }];
-  const phases: Phase[] = [
-    { name: 'stage-1', mix: only(1), epochs: recipe.stageEpochs[0], validated: false },
-    { name: 'stage-2', mix: only(2), epochs: recipe.stageEpochs[1], validated: false },
-    { name: 'stage-3', mix: only(3), epochs: recipe.epochs, validated: true },
-  ];
-  return phases.filter((p) => used(p.mix) && p.epochs > 0);
+  const sft: Phase[] =
+    recipe.schedule === 'mixed'
+      ? [{ name: 'mixed', mix: recipe.mix, epochs: recipe.epochs, validated: true }]
+      : [
+          { name: 'stage-1', mix: only(1), epochs: recipe.stageEpochs[0], validated: false },
+          { name: 'stage-2', mix: only(2), epochs: recipe.stageEpochs[1], validated: false },
+          { name: 'stage-3', mix: only(3), epochs: recipe.epochs, validated: true },
+        ];
+  const phases = sft.filter((p) => used(p.mix) && p.epochs > 0);
+  if (recipe.dpoEpochs > 0) phases.push({ name: 'preference', mix: {}, epochs: recipe.dpoEpochs, validated: true, preference: true });
+  if (phases.length === 0) throw badInput('the recipe trains nothing: every phase has 0 epochs or an empty sample mix');
+  return phases;
 }
 
 /** Up to n cases evenly spaced over the list (a fixed, deterministic validation sample). */
@@ -597,8 +640,7 @@ async function validationMetrics(
 }
 
 /** Mean training-forward FLOPs per sample over a few batches of `data`. */
-function sampleFlops(data: ReturnType<typeof buildSamples>, cfg: GenerativeConfig, batchSize: number): number {
-  const objective = generativeObjective(cfg);
+function sampleFlops(data: ExampleSource, objective: Objective<GenerativeParams>, batchSize: number): number {
   let flops = 0;
   let n = 0;
   const stride = Math.max(1, Math.floor(data.size / (8 * batchSize)));

@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs';
+import type { HostBatch, Objective } from '../tensor/objective.js';
+import { toTensor } from '../tensor/objective.js';
+import { encode, forwardFlops, type GenerativeConfig, type GenerativeParams, generativeObjective, sidLogProbs } from './generative.js';
+import { gatherRows } from './layers.js';
+
+/**
+ * List-wise DPO (OneSearch PARS, the last training stage): one preferred SID against several
+ * rejected ones for the same prompt, each rejected one with its reward gap to the preferred.
+ * With d_j = log pi(y_j) - log pi_ref(y_j) (pi_ref: the model before this stage), the loss of
+ * a prompt is
+ *   log(1 + sum_j exp(beta * (d_j - d_0) + margin * gap_j))  +  sft * -log pi(y_0)
+ * (S-DPO's softmax over negatives; a larger reward gap asks for a larger lead; the SFT term
+ * keeps the preferred SID's likelihood from drifting down while the lead grows).
+ */
+export interface PreferenceConfig {
+  model: GenerativeConfig;
+  beta: number;
+  margin: number;
+  sft: number;
+}
+
+/**
+ * Batch = the encoder keys of B prompts plus:
+ * - `cand` [B, C, W]: SID tokens (0..sidVocab-1) of each prompt's candidates, preferred first;
+ * - `ref` [B, C]: their log-probabilities under the reference model;
+ * - `gap` [B, C]: reward gap of each rejected candidate to the preferred one (column 0 unused);
+ * - `valid` [B, C]: 1 for a real candidate, 0 for padding (column 0 is always 1).
+ */
+export function preferenceObjective(config: PreferenceConfig): Objective<GenerativeParams> {
+  const { model: cfg, beta, margin, sft } = config;
+  const base = generativeObjective(cfg);
+  return {
+    init: base.init,
+    terms: (batch) => batch.ref.shape[0],
+    loss: (p, batch, ctx) => {
+      const [b, c] = batch.ref.shape as [number, number];
+      const enc = encode(p, cfg, batch, ctx);
+      // Every candidate reads its prompt's encoder output: repeat the rows C times.
+      const owner = tf.tensor1d(
+        Int32Array.from({ length: b * c }, (_, i) => Math.floor(i / c)),
+        'int32',
+      );
+      const [, l, d] = enc.memory.shape as [number, number, number];
+      const memory = tf.reshape(gatherRows(tf.reshape(enc.memory, [b, l * d]), owner), [b * c, l, d]);
+      const bias = tf.gather(enc.bias, owner);
+      const logp = tf.reshape(sidLogProbs(p, cfg, { memory, bias }, batch.cand.data as Int32Array, ctx), [b, c]);
+      const delta = tf.sub(logp, toTensor(batch.ref));
+      const chosen = tf.slice(delta, [0, 0], [b, 1]);
+      const rejected = tf.slice(delta, [0, 1], [b, c - 1]);
+      const valid = tf.slice(toTensor(batch.valid), [0, 1], [b, c - 1]);
+      // Padding candidates get -1e9: exp() of them is 0.
+      const x = tf.add(tf.add(tf.mul(tf.sub(rejected, chosen), beta), tf.mul(tf.slice(toTensor(batch.gap), [0, 1], [b, c - 1]), margin)), tf.mul(tf.sub(valid, 1), 1e9));
+      const dpo = tf.sum(tf.logSumExp(tf.concat([tf.zeros([b, 1]), x], 1), 1));
+      const nll = tf.neg(tf.sum(tf.slice(logp, [0, 0], [b, 1])));
+      return tf.add(dpo, tf.mul(nll, sft)) as tf.Scalar;
+    },
+    forwardFlops: (batch) => preferenceFlops(cfg, batch),
+  };
+}
+
+/** Forward FLOPs of a preference batch: the prompts once, the decoder once per candidate. */
+function preferenceFlops(cfg: GenerativeConfig, batch: HostBatch): number {
+  const [b, c] = batch.ref.shape;
+  const w = cfg.sidSizes.length;
+  return forwardFlops(cfg, { prompts: b, promptTokens: batch.tok.shape[1], historyItems: batch.hist.shape[1], decoderRows: b * c, decoderTokens: w, sidTerms: b * c * w, textTerms: 0 });
+}

@@ -1,0 +1,110 @@
+import type { GenerativeModel } from '../decode/ranker.js';
+import { generateItems } from '../decode/generate.js';
+import type { TrainData } from '../eval/types.js';
+import { scoreSids } from '../model/generative.js';
+import { progress } from '../progress.js';
+import type { ExampleSource } from '../tensor/batching.js';
+import { buildSamples, categoryText, type SampleInputs, type SampleKind } from './examples.js';
+import { packPrompts, type Prompt } from './prompt.js';
+
+/**
+ * Preference pairs for list-wise DPO (OneSearch PARS) from the training view: for a share of
+ * the stage-3 samples (search and rec), the preferred SID is the item the user took next and the
+ * rejected ones are the reference model's own best other SIDs (beam search over the trie: the
+ * mistakes it actually makes). Each rejected SID gets PARS's reward tier, here from what
+ * Beauty records (purchases only): 1.5 when the user bought one of its items before ("same
+ * category, purchased elsewhere"), 0.2 when it shares the target's finest category, else 0;
+ * the preferred item is 2.0, and the gap 2.0 - tier scales the lead it must keep.
+ */
+export interface PreferenceOptions {
+  /** Share of the stage-3 (search and rec) samples that become preference prompts. */
+  share: number;
+  /** Rejected SIDs per prompt. */
+  negatives: number;
+  seed: number;
+}
+
+export interface PreferenceSet extends ExampleSource {
+  /** Prompts per sample kind they came from (search, rec). */
+  counts: Record<SampleKind, number>;
+  /** Prompts with fewer rejected SIDs than asked (the beam found fewer). */
+  short: number;
+}
+
+const PREFERRED = 2.0;
+const TIER_BOUGHT = 1.5;
+const TIER_SAME_CATEGORY = 0.2;
+/** Prompts per decoding batch while mining. */
+const CHUNK = 256;
+
+/** Mines the preference prompts with `model` as the reference (its log-probabilities are stored). */
+export async function preferenceSamples(model: GenerativeModel, inputs: SampleInputs, options: PreferenceOptions): Promise<PreferenceSet> {
+  const { train, itemSids } = inputs;
+  const w = model.cfg.sidSizes.length;
+  const c = 1 + options.negatives;
+  const base = buildSamples(inputs, { search: options.share, rec: options.share }, options.seed);
+  const n = base.size;
+  const prompts: Prompt[] = [];
+  const cand = new Int32Array(n * c * w);
+  const ref = new Float32Array(n * c);
+  const gap = new Float32Array(n * c);
+  const valid = new Float32Array(n * c);
+  const category = (item: number) => categoryText(train, item);
+  let short = 0;
+  const bar = progress('mine preference pairs', n, 'prompts');
+  for (let from = 0; from < n; from += CHUNK) {
+    const ids = Array.from({ length: Math.min(CHUNK, n - from) }, (_, j) => from + j);
+    const samples = ids.map((i) => base.sample(i));
+    const chunkPrompts = samples.map((s) => s.prompt);
+    const { decoded } = await generateItems(model, model.pack, model.trie, chunkPrompts, { beam: Math.max(c + 1, 10), k: 1 });
+    samples.forEach((s, j) => {
+      const row = (from + j) * c;
+      const target = s.target.kind === 'sid' ? s.target.tokens : new Int32Array(w);
+      const targetItem = base.targetItem(from + j);
+      cand.set(target, row * w);
+      valid[row] = 1;
+      const bought = new Set(Array.from(s.prompt.history));
+      let m = 1;
+      for (const sid of decoded[j]) {
+        if (m === c) break;
+        const items = model.trie.items(sid.leaf);
+        const tokens = itemSids.subarray(items[0] * w, (items[0] + 1) * w);
+        if (tokens.every((t, q) => t === target[q])) continue;
+        cand.set(tokens, (row + m) * w);
+        const tier = Array.from(items).some((it) => bought.has(it)) ? TIER_BOUGHT : Array.from(items).some((it) => category(it) === category(targetItem)) ? TIER_SAME_CATEGORY : 0;
+        gap[row + m] = PREFERRED - tier;
+        valid[row + m] = 1;
+        m++;
+      }
+      if (m < c) short++;
+      // Padding rows repeat the preferred SID (any valid SID scores; `valid` masks them out).
+      for (; m < c; m++) cand.set(target, (row + m) * w);
+    });
+    // Reference log-probabilities of every candidate: its prompt repeated once per candidate.
+    const repeated = chunkPrompts.flatMap((p) => Array<Prompt>(c).fill(p));
+    ref.set(scoreSids(model.params, model.cfg, packPrompts(repeated, model.pack), cand.subarray(from * c * w, (from + ids.length) * c * w)), from * c);
+    prompts.push(...chunkPrompts);
+    bar.tick(ids.length);
+  }
+  bar.stop();
+  return {
+    size: n,
+    counts: base.counts,
+    short,
+    length: base.length,
+    collate: (indices) => {
+      const b = indices.length;
+      const pick = <T extends Float32Array | Int32Array>(src: T, width: number, out: T): T => {
+        indices.forEach((i, r) => out.set(src.subarray(i * width, (i + 1) * width), r * width));
+        return out;
+      };
+      return {
+        ...packPrompts(Array.from(indices, (i) => prompts[i]), model.pack),
+        cand: { data: pick(cand, c * w, new Int32Array(b * c * w)), shape: [b, c, w] },
+        ref: { data: pick(ref, c, new Float32Array(b * c)), shape: [b, c] },
+        gap: { data: pick(gap, c, new Float32Array(b * c)), shape: [b, c] },
+        valid: { data: pick(valid, c, new Float32Array(b * c)), shape: [b, c] },
+      };
+    },
+  };
+}
