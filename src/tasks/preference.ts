@@ -1,6 +1,5 @@
 import type { GenerativeModel } from '../decode/ranker.js';
 import { generateItems } from '../decode/generate.js';
-import type { TrainData } from '../eval/types.js';
 import { scoreSids } from '../model/generative.js';
 import { progress } from '../progress.js';
 import type { ExampleSource } from '../tensor/batching.js';
