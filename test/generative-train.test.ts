@@ -207,7 +207,7 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const reference = loadGenerative(sftDir).model;
   const { train } = buildEvalData(inter, 'rec', 'valid');
   const inputs = { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer: reference.tokenizer, pack: reference.pack, useQuerySid: true, useHistory: true };
-  const mined = await preferenceSamples(reference, inputs, { share: 0.5, negatives: 3, seed: 1 });
+  const mined = await preferenceSamples(reference, inputs, { search: 0.5, rec: 0.5, negatives: 3, seed: 1 });
   const batch = mined.collate(Int32Array.from({ length: mined.size }, (_, i) => i));
   const [n, c, w] = batch.cand.shape;
   assert.ok(n > 50 && c === 4 && w === 3);
@@ -223,7 +223,7 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const dpoDir = tempDir(t);
   const aligned = await trainGenerative(inter, sids, {
     dir: dpoDir,
-    recipe: { ...recipe, epochs: 0, dpoEpochs: 3, dpoShare: 0.5, dpoNegatives: 3, dpoLr: 0.005 },
+    recipe: { ...recipe, epochs: 0, dpoEpochs: 3, dpoSearch: 0.5, dpoRec: 0.5, dpoNegatives: 3, dpoLr: 0.005 },
     initFrom: sftDir,
     log: () => {},
   });

@@ -16,8 +16,9 @@ import { packPrompts, type Prompt } from './prompt.js';
  * the preferred item is 2.0, and the gap 2.0 - tier scales the lead it must keep.
  */
 export interface PreferenceOptions {
-  /** Share of the stage-3 (search and rec) samples that become preference prompts. */
-  share: number;
+  /** Share of the stage-3 search and rec samples that become preference prompts. */
+  search: number;
+  rec: number;
   /** Rejected SIDs per prompt. */
   negatives: number;
   seed: number;
@@ -41,7 +42,7 @@ export async function preferenceSamples(model: GenerativeModel, inputs: SampleIn
   const { train, itemSids } = inputs;
   const w = model.cfg.sidSizes.length;
   const c = 1 + options.negatives;
-  const base = buildSamples(inputs, { search: options.share, rec: options.share }, options.seed);
+  const base = buildSamples(inputs, { search: options.search, rec: options.rec }, options.seed);
   const n = base.size;
   const prompts: Prompt[] = [];
   const cand = new Int32Array(n * c * w);

@@ -82,11 +82,13 @@ export interface GenerativeRecipe {
   validBeam: number;
   /**
    * Preference alignment after the SFT phases (list-wise DPO, src/model/preference.ts): its
-   * epochs (0 = none), the share of stage-3 samples mined, rejected SIDs per prompt, DPO beta,
-   * the margin per unit of reward gap, the weight of the preferred SID's NLL, and its learning rate.
+   * epochs (0 = none), the shares of stage-3 search and rec samples mined, rejected SIDs per
+   * prompt, DPO beta, the margin per unit of reward gap, the weight of the preferred SID's NLL,
+   * and its learning rate.
    */
   dpoEpochs: number;
-  dpoShare: number;
+  dpoSearch: number;
+  dpoRec: number;
   dpoNegatives: number;
   dpoBeta: number;
   dpoMargin: number;
@@ -122,7 +124,8 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   validCases: 1000,
   validBeam: 20,
   dpoEpochs: 0,
-  dpoShare: 0.1,
+  dpoSearch: 0.1,
+  dpoRec: 0.1,
   dpoNegatives: 7,
   dpoBeta: 1,
   dpoMargin: 0.5,
@@ -498,7 +501,7 @@ export async function trainGenerative(
       if (initFrom === null) throw badInput('preference alignment (dpoEpochs > 0) needs a trained model to start from: give SFT epochs too, or --init-from a trained model');
       const reference = loadTrainedParams(generativeObjective(cfg) as Objective, initFrom).params as GenerativeParams;
       try {
-        data = await preferenceSamples(modelOf(reference), sampleInputs, { share: recipe.dpoShare, negatives: recipe.dpoNegatives, seed: recipe.seed });
+        data = await preferenceSamples(modelOf(reference), sampleInputs, { search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives, seed: recipe.seed });
       } finally {
         disposeParams(reference);
       }
@@ -528,7 +531,7 @@ export async function trainGenerative(
       monitor: phase.validated ? 'score' : undefined,
       workers: options.workers,
       backend: options.backend,
-      identity: { ...identity, phase: phase.name, mix: phase.mix, ...(preference ? { preference, share: recipe.dpoShare, negatives: recipe.dpoNegatives } : {}) },
+      identity: { ...identity, phase: phase.name, mix: phase.mix, ...(preference ? { preference, search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives } : {}) },
       checkpointEverySteps: options.checkpointEverySteps,
       maxSteps: options.maxSteps,
       onStep: options.onStep,
