@@ -125,7 +125,7 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   validBeam: 20,
   dpoEpochs: 0,
   dpoSearch: 0.1,
-  dpoRec: 0.1,
+  dpoRec: 0,
   dpoNegatives: 7,
   dpoBeta: 1,
   dpoMargin: 0.5,
