@@ -207,8 +207,10 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const reference = loadGenerative(sftDir).model;
   const { train } = buildEvalData(inter, 'rec', 'valid');
   const inputs = { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer: reference.tokenizer, pack: reference.pack, useQuerySid: true, useHistory: true };
-  const mined = await preferenceSamples(reference, inputs, { search: 0.5, rec: 0.5, negatives: 3, seed: 1 });
+  const cache = { path: join(tempDir(t), 'pairs.bin'), key: 'k1' };
+  const mined = await preferenceSamples(reference, inputs, { search: 0.5, rec: 0.5, negatives: 3, seed: 1, cache });
   const batch = mined.collate(Int32Array.from({ length: mined.size }, (_, i) => i));
+
   const [n, c, w] = batch.cand.shape;
   assert.ok(n > 50 && c === 4 && w === 3);
   for (let i = 0; i < n; i++) {
@@ -239,6 +241,13 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const after = lossOf(aligned.model.params);
   assert.ok(after < before - 0.05, `DPO loss per prompt ${before.toFixed(4)} -> ${after.toFixed(4)}`);
   assert.equal(loadGenerative(dpoDir).finalPhaseDir, join(dpoDir, 'preference'), 'the aligned model folder serves its preference phase');
+  assert.ok(existsSync(join(dpoDir, 'preference', 'pairs.bin')), 'the phase keeps its mined pairs');
+  // The pairs file answers for its key whatever model asks (a resumed run trains on the same
+  // pairs); another key mines again, here with the aligned model's log-probabilities.
+  const all = (set: { size: number; collate: (ids: Int32Array) => unknown }) => set.collate(Int32Array.from({ length: set.size }, (_, i) => i));
+  const options = { search: 0.5, rec: 0.5, negatives: 3, seed: 1 };
+  assert.deepEqual(all(await preferenceSamples(aligned.model, inputs, { ...options, cache })), batch);
+  assert.notDeepEqual(all(await preferenceSamples(aligned.model, inputs, { ...options, cache: { ...cache, key: 'k2' } })), batch);
   disposeParams(reference.params);
   disposeParams(aligned.model.params);
 });

@@ -3,7 +3,9 @@ import { generateItems } from '../decode/generate.js';
 import { scoreSids } from '../model/generative.js';
 import { progress } from '../progress.js';
 import type { ExampleSource } from '../tensor/batching.js';
-import { buildSamples, categoryText, type SampleInputs, type SampleKind } from './examples.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../tensor/checkpoint.js';
+import { buildSamples, categoryText, type SampleInputs, type SampleKind, type SampleSet } from './examples.js';
 import { packPrompts, type Prompt } from './prompt.js';
 
 /**
@@ -22,6 +24,12 @@ export interface PreferenceOptions {
   /** Rejected SIDs per prompt. */
   negatives: number;
   seed: number;
+  /**
+   * A file that keeps the mined pairs (the phase folder's `pairs.bin`), read back instead of
+   * mining again when `key` (the reference and these options) matches: a resumed or
+   * re-evaluated run gets the same pairs in seconds.
+   */
+  cache?: { path: string; key: string };
 }
 
 export interface PreferenceSet extends ExampleSource {
@@ -39,12 +47,50 @@ const CHUNK = 256;
 
 /** Mines the preference prompts with `model` as the reference (its log-probabilities are stored). */
 export async function preferenceSamples(model: GenerativeModel, inputs: SampleInputs, options: PreferenceOptions): Promise<PreferenceSet> {
-  const { train, itemSids } = inputs;
   const w = model.cfg.sidSizes.length;
   const c = 1 + options.negatives;
   const base = buildSamples(inputs, { search: options.search, rec: options.rec }, options.seed);
   const n = base.size;
-  const prompts: Prompt[] = [];
+  const prompts = Array.from({ length: n }, (_, i) => base.sample(i).prompt);
+  const cached = options.cache ? readMined(options.cache.path, options.cache.key, n * c, w) : null;
+  const mined = cached ?? (await mine(model, inputs, base, prompts, c));
+  if (options.cache && !cached) writeMined(options.cache.path, options.cache.key, mined);
+  const { cand, ref, gap, valid, short } = mined;
+  return {
+    size: n,
+    counts: base.counts,
+    short,
+    length: base.length,
+    collate: (indices) => {
+      const b = indices.length;
+      const pick = <T extends Float32Array | Int32Array>(src: T, width: number, out: T): T => {
+        indices.forEach((i, r) => out.set(src.subarray(i * width, (i + 1) * width), r * width));
+        return out;
+      };
+      return {
+        ...packPrompts(Array.from(indices, (i) => prompts[i]), model.pack),
+        cand: { data: pick(cand, c * w, new Int32Array(b * c * w)), shape: [b, c, w] },
+        ref: { data: pick(ref, c, new Float32Array(b * c)), shape: [b, c] },
+        gap: { data: pick(gap, c, new Float32Array(b * c)), shape: [b, c] },
+        valid: { data: pick(valid, c, new Float32Array(b * c)), shape: [b, c] },
+      };
+    },
+  };
+}
+
+/** Candidates of every prompt (preferred first), their reference log-probabilities, reward gaps and validity. */
+interface MinedPairs {
+  cand: Int32Array;
+  ref: Float32Array;
+  gap: Float32Array;
+  valid: Float32Array;
+  short: number;
+}
+
+async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSet, allPrompts: readonly Prompt[], c: number): Promise<MinedPairs> {
+  const { train, itemSids } = inputs;
+  const w = model.cfg.sidSizes.length;
+  const n = base.size;
   const cand = new Int32Array(n * c * w);
   const ref = new Float32Array(n * c);
   const gap = new Float32Array(n * c);
@@ -55,7 +101,7 @@ export async function preferenceSamples(model: GenerativeModel, inputs: SampleIn
   for (let from = 0; from < n; from += CHUNK) {
     const ids = Array.from({ length: Math.min(CHUNK, n - from) }, (_, j) => from + j);
     const samples = ids.map((i) => base.sample(i));
-    const chunkPrompts = samples.map((s) => s.prompt);
+    const chunkPrompts = allPrompts.slice(from, from + ids.length);
     const { decoded } = await generateItems(model, model.pack, model.trie, chunkPrompts, { beam: Math.max(c + 1, 10), k: 1 });
     samples.forEach((s, j) => {
       const row = (from + j) * c;
@@ -83,28 +129,34 @@ export async function preferenceSamples(model: GenerativeModel, inputs: SampleIn
     // Reference log-probabilities of every candidate: its prompt repeated once per candidate.
     const repeated = chunkPrompts.flatMap((p) => Array<Prompt>(c).fill(p));
     ref.set(scoreSids(model.params, model.cfg, packPrompts(repeated, model.pack), cand.subarray(from * c * w, (from + ids.length) * c * w)), from * c);
-    prompts.push(...chunkPrompts);
     bar.tick(ids.length);
   }
   bar.stop();
-  return {
-    size: n,
-    counts: base.counts,
-    short,
-    length: base.length,
-    collate: (indices) => {
-      const b = indices.length;
-      const pick = <T extends Float32Array | Int32Array>(src: T, width: number, out: T): T => {
-        indices.forEach((i, r) => out.set(src.subarray(i * width, (i + 1) * width), r * width));
-        return out;
-      };
-      return {
-        ...packPrompts(Array.from(indices, (i) => prompts[i]), model.pack),
-        cand: { data: pick(cand, c * w, new Int32Array(b * c * w)), shape: [b, c, w] },
-        ref: { data: pick(ref, c, new Float32Array(b * c)), shape: [b, c] },
-        gap: { data: pick(gap, c, new Float32Array(b * c)), shape: [b, c] },
-        valid: { data: pick(valid, c, new Float32Array(b * c)), shape: [b, c] },
-      };
-    },
+  return { cand, ref, gap, valid, short };
+}
+
+/** `pairs.bin`: u32 header length, a JSON header (key, sizes), then the four arrays. */
+function writeMined(path: string, key: string, m: MinedPairs): void {
+  const header = Buffer.from(JSON.stringify({ key, rows: m.ref.length, sids: m.cand.length, short: m.short }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length);
+  const bytes = (a: Int32Array | Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  writeFileAtomic(path, Buffer.concat([length, header, bytes(m.cand), bytes(m.ref), bytes(m.gap), bytes(m.valid)]));
+}
+
+/** The cached pairs when the file exists and was mined for `key` with these sizes; else null. */
+function readMined(path: string, key: string, rows: number, w: number): MinedPairs | null {
+  if (!existsSync(path)) return null;
+  const file = readFileSync(path);
+  const headerLength = file.readUInt32LE(0);
+  const header = JSON.parse(file.subarray(4, 4 + headerLength).toString('utf8')) as { key: string; rows: number; sids: number; short: number };
+  if (header.key !== key || header.rows !== rows || header.sids !== rows * w) return null;
+  let at = 4 + headerLength;
+  // slice() copies into a fresh, aligned buffer.
+  const take = (count: number) => {
+    const out = file.buffer.slice(file.byteOffset + at, file.byteOffset + at + 4 * count);
+    at += 4 * count;
+    return out;
   };
+  return { cand: new Int32Array(take(rows * w)), ref: new Float32Array(take(rows)), gap: new Float32Array(take(rows)), valid: new Float32Array(take(rows)), short: header.short };
 }

@@ -499,9 +499,12 @@ export async function trainGenerative(
     let data: ExampleSource & { counts: Record<SampleKind, number> };
     if (phase.preference) {
       if (initFrom === null) throw badInput('preference alignment (dpoEpochs > 0) needs a trained model to start from: give SFT epochs too, or --init-from a trained model');
-      const reference = loadTrainedParams(generativeObjective(cfg) as Objective, initFrom).params as GenerativeParams;
+      const { params: reference, state } = loadTrainedParams(generativeObjective(cfg) as Objective, initFrom);
+      const mining = { search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives, seed: recipe.seed };
+      mkdirSync(outDir, { recursive: true });
       try {
-        data = await preferenceSamples(modelOf(reference), sampleInputs, { search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives, seed: recipe.seed });
+        const cache = { path: join(outDir, 'pairs.bin'), key: configHash({ reference: initFrom, step: state.step, ...mining }) };
+        data = await preferenceSamples(modelOf(reference as GenerativeParams), sampleInputs, { ...mining, cache });
       } finally {
         disposeParams(reference);
       }
