@@ -1,9 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs';
 import type { GenerativeModel } from '../decode/ranker.js';
 import { generateItems } from '../decode/generate.js';
 import { scoreSids } from '../model/generative.js';
 import { progress } from '../progress.js';
 import type { ExampleSource } from '../tensor/batching.js';
-import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../tensor/checkpoint.js';
 import { buildSamples, categoryText, type SampleInputs, type SampleKind, type SampleSet } from './examples.js';
 import { packPrompts, type Prompt } from './prompt.js';

@@ -594,7 +594,10 @@ interface Phase {
   preference?: boolean;
 }
 
-/** Mixed: one validated run over every kind; sequential: stage 1, stage 2 (fixed epochs), stage 3 (validated). Empty stages are skipped. */
+/**
+ * Mixed: one validated run over every kind; sequential: stage 1, stage 2 (fixed epochs), stage 3
+ * (validated); then, with `dpoEpochs`, the validated preference phase. Empty stages are skipped.
+ */
 export function trainingPhases(recipe: GenerativeRecipe): Phase[] {
   const only = (stage: 1 | 2 | 3): SampleMix => Object.fromEntries(STAGES[stage].map((k) => [k, recipe.mix[k]]));
   const used = (mix: SampleMix) => Object.values(mix).some((x) => (x ?? 0) > 0);
