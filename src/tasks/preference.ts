@@ -99,25 +99,25 @@ async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSe
   let short = 0;
   const bar = progress('mine preference pairs', n, 'prompts');
   for (let from = 0; from < n; from += CHUNK) {
-    const ids = Array.from({ length: Math.min(CHUNK, n - from) }, (_, j) => from + j);
-    const samples = ids.map((i) => base.sample(i));
-    const chunkPrompts = allPrompts.slice(from, from + ids.length);
+    const chunkPrompts = allPrompts.slice(from, Math.min(n, from + CHUNK));
     const { decoded } = await generateItems(model, model.pack, model.trie, chunkPrompts, { beam: Math.max(c + 1, 10), k: 1 });
-    samples.forEach((s, j) => {
+    chunkPrompts.forEach((prompt, j) => {
       const row = (from + j) * c;
-      const target = s.target.kind === 'sid' ? s.target.tokens : new Int32Array(w);
+      // Every mined sample is a search or rec window: its target is an item.
       const targetItem = base.targetItem(from + j);
+      const target = itemSids.subarray(targetItem * w, (targetItem + 1) * w);
+      const targetCategory = category(targetItem);
       cand.set(target, row * w);
       valid[row] = 1;
-      const bought = new Set(Array.from(s.prompt.history));
+      const bought = new Set(Array.from(prompt.history));
       let m = 1;
       for (const sid of decoded[j]) {
         if (m === c) break;
-        const items = model.trie.items(sid.leaf);
+        const items = Array.from(model.trie.items(sid.leaf));
         const tokens = itemSids.subarray(items[0] * w, (items[0] + 1) * w);
         if (tokens.every((t, q) => t === target[q])) continue;
         cand.set(tokens, (row + m) * w);
-        const tier = Array.from(items).some((it) => bought.has(it)) ? TIER_BOUGHT : Array.from(items).some((it) => category(it) === category(targetItem)) ? TIER_SAME_CATEGORY : 0;
+        const tier = items.some((it) => bought.has(it)) ? TIER_BOUGHT : items.some((it) => category(it) === targetCategory) ? TIER_SAME_CATEGORY : 0;
         gap[row + m] = PREFERRED - tier;
         valid[row + m] = 1;
         m++;
@@ -128,8 +128,8 @@ async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSe
     });
     // Reference log-probabilities of every candidate: its prompt repeated once per candidate.
     const repeated = chunkPrompts.flatMap((p) => Array<Prompt>(c).fill(p));
-    ref.set(scoreSids(model.params, model.cfg, packPrompts(repeated, model.pack), cand.subarray(from * c * w, (from + ids.length) * c * w)), from * c);
-    bar.tick(ids.length);
+    ref.set(scoreSids(model.params, model.cfg, packPrompts(repeated, model.pack), cand.subarray(from * c * w, (from + chunkPrompts.length) * c * w)), from * c);
+    bar.tick(chunkPrompts.length);
   }
   bar.stop();
   return { cand, ref, gap, valid, short };
