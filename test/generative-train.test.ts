@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { generateItems } from '../src/decode/generate.js';
 import { requestPrompt } from '../src/decode/ranker.js';
 import { buildEvalData } from '../src/eval/protocol.js';
+import { scoreSids } from '../src/model/generative.js';
 import { disposeParams } from '../src/model/params.js';
 import { BpeTokenizer } from '../src/model/tokenizer.js';
 import { buildSamples, STAGES } from '../src/tasks/examples.js';
@@ -208,12 +209,14 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const { train } = buildEvalData(inter, 'rec', 'valid');
   const inputs = { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer: reference.tokenizer, pack: reference.pack, useQuerySid: true, useHistory: true };
   const cache = { path: join(tempDir(t), 'pairs.bin'), key: 'k1' };
-  const mined = await preferenceSamples(reference, inputs, { search: 0.5, rec: 0.5, negatives: 3, seed: 1, cache });
+  const options = { search: 0.5, rec: 0.5, recSft: 0.5, negatives: 3, seed: 1 };
+  const mined = await preferenceSamples(reference, inputs, { ...options, cache });
   const batch = mined.collate(Int32Array.from({ length: mined.size }, (_, i) => i));
 
   const [n, c, w] = batch.cand.shape;
-  assert.ok(n > 50 && c === 4 && w === 3);
-  for (let i = 0; i < n; i++) {
+  const pairs = n - mined.anchors;
+  assert.ok(pairs > 50 && mined.anchors > 20 && c === 4 && w === 3);
+  for (let i = 0; i < pairs; i++) {
     const sid = (j: number) => Array.from(batch.cand.data.subarray((i * c + j) * w, (i * c + j + 1) * w));
     for (let j = 1; j < c; j++) {
       if (batch.valid.data[i * c + j] === 0) continue;
@@ -221,11 +224,20 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
       assert.ok([0.5, 1.8, 2].includes(Number(batch.gap.data[i * c + j].toFixed(4))), `reward gap ${batch.gap.data[i * c + j]}`);
     }
   }
+  // A likelihood-only rec prompt adds exactly -log pi(taken item) to the loss: no DPO term.
+  const objective = preferenceObjective({ model: reference.cfg, beta: 1, margin: 0.5, sft: 1 });
+  const anchorRows = Int32Array.from({ length: mined.anchors }, (_, i) => pairs + i);
+  const anchors = mined.collate(anchorRows);
+  anchorRows.forEach((_, r) => assert.deepEqual(Array.from(anchors.valid.data.subarray(r * c, (r + 1) * c)), [1, 0, 0, 0]));
+  const firstSids = Int32Array.from({ length: mined.anchors * w }, (_, i) => anchors.cand.data[Math.floor(i / w) * c * w + (i % w)]);
+  const nll = -scoreSids(reference.params, reference.cfg, anchors, firstSids).reduce((a, x) => a + x, 0);
+  const anchorLoss = tf.tidy(() => objective.loss(reference.params, anchors, EVAL).dataSync()[0]);
+  assert.ok(Math.abs(anchorLoss - nll) < 1e-3 * nll, `anchor loss ${anchorLoss} vs NLL ${nll}`);
 
   const dpoDir = tempDir(t);
   const aligned = await trainGenerative(inter, sids, {
     dir: dpoDir,
-    recipe: { ...recipe, epochs: 0, dpoEpochs: 3, dpoSearch: 0.5, dpoRec: 0.5, dpoNegatives: 3, dpoLr: 0.005 },
+    recipe: { ...recipe, epochs: 0, dpoEpochs: 3, dpoSearch: 0.5, dpoRec: 0.5, dpoRecSft: 0.5, dpoNegatives: 3, dpoLr: 0.005 },
     initFrom: sftDir,
     log: () => {},
   });
@@ -235,7 +247,6 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   );
   // On the mined pairs, the DPO loss of the aligned model is below the reference's (where every
   // log-ratio is 0): the preferred SIDs gained on the rejected ones.
-  const objective = preferenceObjective({ model: reference.cfg, beta: 1, margin: 0.5, sft: 1 });
   const lossOf = (params: typeof reference.params) => tf.tidy(() => objective.loss(params, batch, EVAL).dataSync()[0]) / n;
   const before = lossOf(reference.params);
   const after = lossOf(aligned.model.params);
@@ -245,7 +256,6 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   // The pairs file answers for its key whatever model asks (a resumed run trains on the same
   // pairs); another key mines again, here with the aligned model's log-probabilities.
   const all = (set: { size: number; collate: (ids: Int32Array) => unknown }) => set.collate(Int32Array.from({ length: set.size }, (_, i) => i));
-  const options = { search: 0.5, rec: 0.5, negatives: 3, seed: 1 };
   assert.deepEqual(all(await preferenceSamples(aligned.model, inputs, { ...options, cache })), batch);
   assert.notDeepEqual(all(await preferenceSamples(aligned.model, inputs, { ...options, cache: { ...cache, key: 'k2' } })), batch);
   disposeParams(reference.params);

@@ -74,6 +74,7 @@ export function queryList(train: TrainData): string[] {
 export interface SampleSet extends ExampleSource {
   /** Samples per kind, for logs and reports. */
   counts: Record<SampleKind, number>;
+  length(index: number): number;
   /** The prompt and target of sample i (tests and debugging). */
   sample(i: number): { kind: SampleKind; prompt: Prompt; target: Target };
   /** The item whose SID sample i targets; -1 for text targets and query SIDs. */

@@ -23,6 +23,12 @@ export interface PreferenceOptions {
   rec: number;
   /** Rejected SIDs per prompt. */
   negatives: number;
+  /**
+   * Share of the rec samples added as likelihood-only prompts (the taken item, no rejected
+   * SIDs: only the SFT term acts on them). Aligning search moves the parameters rec shares;
+   * these anchor rec where SFT left it. They need no mining and are not in the cache.
+   */
+  recSft: number;
   seed: number;
   /**
    * A file that keeps the mined pairs (the phase folder's `pairs.bin`), read back instead of
@@ -37,6 +43,8 @@ export interface PreferenceSet extends ExampleSource {
   counts: Record<SampleKind, number>;
   /** Prompts with fewer rejected SIDs than asked (the beam found fewer). */
   short: number;
+  /** Likelihood-only rec prompts (after the mined ones). */
+  anchors: number;
 }
 
 const PREFERRED = 2.0;
@@ -50,17 +58,21 @@ export async function preferenceSamples(model: GenerativeModel, inputs: SampleIn
   const w = model.cfg.sidSizes.length;
   const c = 1 + options.negatives;
   const base = buildSamples(inputs, { search: options.search, rec: options.rec }, options.seed);
-  const n = base.size;
-  const prompts = Array.from({ length: n }, (_, i) => base.sample(i).prompt);
-  const cached = options.cache ? readMined(options.cache.path, options.cache.key, n * c, w) : null;
+  const prompts = Array.from({ length: base.size }, (_, i) => base.sample(i).prompt);
+  const cached = options.cache ? readMined(options.cache.path, options.cache.key, base.size * c, w) : null;
   const mined = cached ?? (await mine(model, inputs, base, prompts, c));
   if (options.cache && !cached) writeMined(options.cache.path, options.cache.key, mined);
-  const { cand, ref, gap, valid, short } = mined;
+  // Another seed: anchors are other rec windows than the mined rec prompts.
+  const anchorSet = options.recSft > 0 ? buildSamples(inputs, { rec: options.recSft }, options.seed + 1) : null;
+  const anchors = anchorSet?.size ?? 0;
+  const { cand, ref, gap, valid } = anchorSet ? withAnchors(mined, anchorSet, inputs.itemSids, c, w) : mined;
+  if (anchorSet) for (let i = 0; i < anchors; i++) prompts.push(anchorSet.sample(i).prompt);
   return {
-    size: n,
+    size: prompts.length,
     counts: base.counts,
-    short,
-    length: base.length,
+    short: mined.short,
+    anchors,
+    length: (i) => (i < base.size ? base.length(i) : anchorSet!.length(i - base.size)),
     collate: (indices) => {
       const b = indices.length;
       const pick = <T extends Float32Array | Int32Array>(src: T, width: number, out: T): T => {
@@ -76,6 +88,28 @@ export async function preferenceSamples(model: GenerativeModel, inputs: SampleIn
       };
     },
   };
+}
+
+/**
+ * The mined rows followed by one row per anchor: every candidate is the taken item's SID and
+ * only the first is valid, so the DPO term is log(1) = 0 and the reference log-probability
+ * (left 0) is never read.
+ */
+function withAnchors(mined: MinedPairs, anchors: SampleSet, itemSids: Int32Array, c: number, w: number): MinedPairs {
+  const rows = mined.ref.length;
+  const grow = <T extends Float32Array | Int32Array>(src: T, out: T): T => {
+    out.set(src);
+    return out;
+  };
+  const cand = grow(mined.cand, new Int32Array((rows + anchors.size * c) * w));
+  const valid = grow(mined.valid, new Float32Array(rows + anchors.size * c));
+  for (let i = 0; i < anchors.size; i++) {
+    const item = anchors.targetItem(i);
+    const row = rows + i * c;
+    for (let j = 0; j < c; j++) cand.set(itemSids.subarray(item * w, (item + 1) * w), (row + j) * w);
+    valid[row] = 1;
+  }
+  return { cand, ref: grow(mined.ref, new Float32Array(valid.length)), gap: grow(mined.gap, new Float32Array(valid.length)), valid, short: mined.short };
 }
 
 /** Candidates of every prompt (preferred first), their reference log-probabilities, reward gaps and validity. */

@@ -82,13 +82,15 @@ export interface GenerativeRecipe {
   validBeam: number;
   /**
    * Preference alignment after the SFT phases (list-wise DPO, src/model/preference.ts): its
-   * epochs (0 = none), the shares of stage-3 search and rec samples mined, rejected SIDs per
+   * epochs (0 = none), the shares of stage-3 search and rec samples mined, the share of rec
+   * samples kept as likelihood-only anchors (`PreferenceOptions.recSft`), rejected SIDs per
    * prompt, DPO beta, the margin per unit of reward gap, the weight of the preferred SID's NLL,
    * and its learning rate.
    */
   dpoEpochs: number;
   dpoSearch: number;
   dpoRec: number;
+  dpoRecSft: number;
   dpoNegatives: number;
   dpoBeta: number;
   dpoMargin: number;
@@ -126,6 +128,7 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   dpoEpochs: 0,
   dpoSearch: 0.1,
   dpoRec: 0,
+  dpoRecSft: 0,
   dpoNegatives: 7,
   dpoBeta: 1,
   dpoMargin: 0.5,
@@ -504,11 +507,12 @@ export async function trainGenerative(
       mkdirSync(outDir, { recursive: true });
       try {
         const cache = { path: join(outDir, 'pairs.bin'), key: configHash({ reference: initFrom, step: state.step, ...mining }) };
-        data = await preferenceSamples(modelOf(reference as GenerativeParams), sampleInputs, { ...mining, cache });
+        const pairs = await preferenceSamples(modelOf(reference as GenerativeParams), sampleInputs, { ...mining, recSft: recipe.dpoRecSft, cache });
+        log(`${phase.name}: ${pairs.size - pairs.anchors} prompts x (1 preferred + ${recipe.dpoNegatives} rejected SIDs), ${pairs.anchors} likelihood-only rec prompts`);
+        data = pairs;
       } finally {
         disposeParams(reference);
       }
-      log(`${phase.name}: ${data.size} prompts x (1 preferred + ${recipe.dpoNegatives} rejected SIDs)`);
     } else {
       data = buildSamples(sampleInputs, phase.mix, recipe.seed);
       log(`${phase.name}: ${data.size} samples (${Object.entries(data.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`);
@@ -534,7 +538,7 @@ export async function trainGenerative(
       monitor: phase.validated ? 'score' : undefined,
       workers: options.workers,
       backend: options.backend,
-      identity: { ...identity, phase: phase.name, mix: phase.mix, ...(preference ? { preference, search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives } : {}) },
+      identity: { ...identity, phase: phase.name, mix: phase.mix, ...(preference ? { preference, search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives, recSft: recipe.dpoRecSft } : {}) },
       checkpointEverySteps: options.checkpointEverySteps,
       maxSteps: options.maxSteps,
       onStep: options.onStep,
