@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { DecodeWorkers } from '../src/decode/decode-workers.js';
 import { generateItems } from '../src/decode/generate.js';
 import { requestPrompt } from '../src/decode/ranker.js';
 import { buildEvalData } from '../src/eval/protocol.js';
@@ -119,6 +120,14 @@ test('training learns the planted rule; the saved model reloads and ranks identi
     a.lists.map((l) => Array.from(l.items)),
   );
   assert.ok(existsSync(join(dir, 'tokenizer.json')) && existsSync(join(dir, 'sid-table.json')));
+  // Decoding over two worker threads gives the main thread's lists, scores included.
+  const exclude = prompts.map((p) => p.history);
+  const pool = await DecodeWorkers.start(model, 2);
+  const viaPool = await pool.generate(prompts, { beam: 5, k: 5, exclude });
+  await pool.close();
+  const onMain = await generateItems(model, model.pack, model.trie, prompts, { beam: 5, k: 5, exclude });
+  assert.deepEqual(viaPool.lists, onMain.lists);
+  assert.deepEqual(viaPool.decoded, onMain.decoded);
 
   // Continued training starts from the trained parameters (another dropout is allowed): at
   // learning rate 0 they stay as they were, so the lists do too.
@@ -212,6 +221,8 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const options = { search: 0.5, rec: 0.5, recSft: 0.5, negatives: 3, seed: 1 };
   const mined = await preferenceSamples(reference, inputs, { ...options, cache });
   const batch = mined.collate(Int32Array.from({ length: mined.size }, (_, i) => i));
+  const all = (set: { size: number; collate: (ids: Int32Array) => unknown }) => set.collate(Int32Array.from({ length: set.size }, (_, i) => i));
+  assert.deepEqual(all(await preferenceSamples(reference, inputs, { ...options, workers: 2 })), batch, 'mining over worker threads finds the same pairs');
 
   const [n, c, w] = batch.cand.shape;
   const pairs = n - mined.anchors;
@@ -255,7 +266,6 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   assert.ok(existsSync(join(dpoDir, 'preference', 'pairs.bin')), 'the phase keeps its mined pairs');
   // The pairs file answers for its key whatever model asks (a resumed run trains on the same
   // pairs); another key mines again, here with the aligned model's log-probabilities.
-  const all = (set: { size: number; collate: (ids: Int32Array) => unknown }) => set.collate(Int32Array.from({ length: set.size }, (_, i) => i));
   assert.deepEqual(all(await preferenceSamples(aligned.model, inputs, { ...options, cache })), batch);
   assert.notDeepEqual(all(await preferenceSamples(aligned.model, inputs, { ...options, cache: { ...cache, key: 'k2' } })), batch);
   disposeParams(reference.params);

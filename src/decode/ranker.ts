@@ -6,6 +6,8 @@ import type { BpeTokenizer } from '../model/tokenizer.js';
 import type { SidTrie } from '../sids/trie.js';
 import type { PackContext, Prompt } from '../tasks/prompt.js';
 import type { BeamSearchStats } from './beam-search.js';
+import type { TensorBackend } from '../tensor/runtime.js';
+import { DecodeWorkers } from './decode-workers.js';
 import { generateItems } from './generate.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
@@ -44,6 +46,9 @@ export interface RankerOptions {
   /** Dynamic pruning margin (nats); Infinity = off. */
   pruneMargin?: number;
   maxRows?: number;
+  /** Decoding threads (`DecodeWorkers`); 0 or absent: the main thread. */
+  workers?: number;
+  backend?: TensorBackend;
   /**
    * Leave the history out during the search for the exclude-history lists (default true), so
    * beams are not spent on items that will be dropped; false: drop them from the kept list.
@@ -63,6 +68,7 @@ export class GenerativeRanker implements TopKRanker {
   readonly batchSize: number;
   readonly excludesHistory: boolean;
   private model?: GenerativeModel;
+  private pool?: DecodeWorkers;
   /** Decoding work of every rankBatch since fit (pruning reports). */
   readonly stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
 
@@ -73,7 +79,8 @@ export class GenerativeRanker implements TopKRanker {
   ) {
     if (!Number.isInteger(options.beam) || options.beam < 1) throw badInput(`beam must be a positive integer; got ${options.beam}`);
     this.name = name;
-    this.batchSize = Math.max(1, Math.floor((options.maxRows ?? 4096) / options.beam));
+    // One decoding batch per worker and call.
+    this.batchSize = Math.max(1, Math.floor((options.maxRows ?? 4096) / options.beam)) * Math.max(1, options.workers ?? 0);
     this.excludesHistory = options.decodeExclude ?? true;
   }
 
@@ -82,23 +89,26 @@ export class GenerativeRanker implements TopKRanker {
   }
 
   async fit(train: TrainData): Promise<void> {
+    await this.closePool();
     this.model = await this.load(train);
     if (this.model.cfg.nItems !== train.nItems) {
       throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
     }
+    if (this.options.workers) this.pool = await DecodeWorkers.start(this.model, this.options.workers, this.options.backend);
   }
 
   async rankBatch(cases: readonly EvalCase[], k: number, excludeHistory = false): Promise<RankedList[]> {
     const model = this.model;
     if (!model) throw badInput('generative: fit() must run before rankBatch()');
     const prompts = cases.map((c) => requestPrompt(model, c.history, c.query));
-    const { lists, stats } = await generateItems(model, model.pack, model.trie, prompts, {
+    const options = {
       beam: this.options.beam,
       k,
       pruneMargin: this.options.pruneMargin,
       maxRows: this.options.maxRows,
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
-    });
+    };
+    const { lists, stats } = await (this.pool ? this.pool.generate(prompts, options) : generateItems(model, model.pack, model.trie, prompts, options));
     this.stats.beamRowsScored += stats.beamRowsScored;
     this.stats.pruned += stats.pruned;
     return lists;
@@ -107,6 +117,13 @@ export class GenerativeRanker implements TopKRanker {
   dispose(): void {
     if (this.model) disposeParams(this.model.params);
     this.model = undefined;
+    void this.closePool();
+  }
+
+  private async closePool(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
   }
 }
 

@@ -77,6 +77,20 @@ export function treeFromEntries(entries: readonly [string, tf.Tensor][]): Params
   return root;
 }
 
+/** A tree rebuilt on another thread from `paramSpecs` and `packParams` output (new tensors). */
+export function paramsFromPacked(specs: readonly ParamSpec[], data: Float32Array): { params: Params; leaves: tf.Tensor[] } {
+  let offset = 0;
+  const entries: [string, tf.Tensor][] = specs.map((p) => {
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    // A copy: `data` may be shared memory that another thread rewrites.
+    const t = tf.tensor(data.slice(offset, offset + size), p.shape, 'float32');
+    offset += size;
+    return [p.name, t];
+  });
+  if (offset !== data.length) throw new GensearchError('INTERNAL', `paramsFromPacked: ${data.length} floats for ${offset} parameter values`);
+  return { params: treeFromEntries(entries), leaves: entries.map(([, t]) => t) };
+}
+
 export function paramSpecs(tree: Params): ParamSpec[] {
   return flattenParams(tree).map(([name, t]) => ({ name, shape: t.shape }));
 }

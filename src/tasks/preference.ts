@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { GenerativeModel } from '../decode/ranker.js';
+import { DecodeWorkers } from '../decode/decode-workers.js';
 import { generateItems } from '../decode/generate.js';
 import { scoreSids } from '../model/generative.js';
 import { progress } from '../progress.js';
+import type { TensorBackend } from '../tensor/runtime.js';
 import type { ExampleSource } from '../tensor/batching.js';
 import { writeFileAtomic } from '../tensor/checkpoint.js';
 import { buildSamples, categoryText, type SampleInputs, type SampleKind, type SampleSet } from './examples.js';
@@ -30,6 +32,9 @@ export interface PreferenceOptions {
    */
   recSft: number;
   seed: number;
+  /** Decoding threads for mining (`DecodeWorkers`); 0 or absent: the main thread. */
+  workers?: number;
+  backend?: TensorBackend;
   /**
    * A file that keeps the mined pairs (the phase folder's `pairs.bin`), read back instead of
    * mining again when `key` (the reference and these options) matches: a resumed or
@@ -60,7 +65,7 @@ export async function preferenceSamples(model: GenerativeModel, inputs: SampleIn
   const base = buildSamples(inputs, { search: options.search, rec: options.rec }, options.seed);
   const prompts = Array.from({ length: base.size }, (_, i) => base.sample(i).prompt);
   const cached = options.cache ? readMined(options.cache.path, options.cache.key, base.size * c, w) : null;
-  const mined = cached ?? (await mine(model, inputs, base, prompts, c));
+  const mined = cached ?? (await mine(model, inputs, base, prompts, c, options));
   if (options.cache && !cached) writeMined(options.cache.path, options.cache.key, mined);
   // Another seed: anchors are other rec windows than the mined rec prompts.
   const anchorSet = options.recSft > 0 ? buildSamples(inputs, { rec: options.recSft }, options.seed + 1) : null;
@@ -121,7 +126,7 @@ interface MinedPairs {
   short: number;
 }
 
-async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSet, allPrompts: readonly Prompt[], c: number): Promise<MinedPairs> {
+async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSet, allPrompts: readonly Prompt[], c: number, options: PreferenceOptions): Promise<MinedPairs> {
   const { train, itemSids } = inputs;
   const w = model.cfg.sidSizes.length;
   const n = base.size;
@@ -131,41 +136,57 @@ async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSe
   const valid = new Float32Array(n * c);
   const category = (item: number) => categoryText(train, item);
   let short = 0;
+  const pool = options.workers ? await DecodeWorkers.start(model, options.workers, options.backend) : null;
+  const chunk = CHUNK * (pool?.size ?? 1);
+  const decode = (from: number) => {
+    const prompts = allPrompts.slice(from, Math.min(n, from + chunk));
+    const generate = { beam: Math.max(c + 1, 10), k: 1 };
+    return pool ? pool.generate(prompts, generate) : generateItems(model, model.pack, model.trie, prompts, generate);
+  };
   const bar = progress('mine preference pairs', n, 'prompts');
-  for (let from = 0; from < n; from += CHUNK) {
-    const chunkPrompts = allPrompts.slice(from, Math.min(n, from + CHUNK));
-    const { decoded } = await generateItems(model, model.pack, model.trie, chunkPrompts, { beam: Math.max(c + 1, 10), k: 1 });
-    chunkPrompts.forEach((prompt, j) => {
-      const row = (from + j) * c;
-      // Every mined sample is a search or rec window: its target is an item.
-      const targetItem = base.targetItem(from + j);
-      const target = itemSids.subarray(targetItem * w, (targetItem + 1) * w);
-      const targetCategory = category(targetItem);
-      cand.set(target, row * w);
-      valid[row] = 1;
-      const bought = new Set(Array.from(prompt.history));
-      let m = 1;
-      for (const sid of decoded[j]) {
-        if (m === c) break;
-        const items = Array.from(model.trie.items(sid.leaf));
-        const tokens = itemSids.subarray(items[0] * w, (items[0] + 1) * w);
-        if (tokens.every((t, q) => t === target[q])) continue;
-        cand.set(tokens, (row + m) * w);
-        const tier = items.some((it) => bought.has(it)) ? TIER_BOUGHT : items.some((it) => category(it) === targetCategory) ? TIER_SAME_CATEGORY : 0;
-        gap[row + m] = PREFERRED - tier;
-        valid[row + m] = 1;
-        m++;
-      }
-      if (m < c) short++;
-      // Padding rows repeat the preferred SID (any valid SID scores; `valid` masks them out).
-      for (; m < c; m++) cand.set(target, (row + m) * w);
-    });
-    // Reference log-probabilities of every candidate: its prompt repeated once per candidate.
-    const repeated = chunkPrompts.flatMap((p) => Array<Prompt>(c).fill(p));
-    ref.set(scoreSids(model.params, model.cfg, packPrompts(repeated, model.pack), cand.subarray(from * c * w, (from + chunkPrompts.length) * c * w)), from * c);
-    bar.tick(chunkPrompts.length);
+  let next = decode(0);
+  try {
+    for (let from = 0; from < n; from += chunk) {
+      const { decoded } = await next;
+      // The workers decode the next chunk while this thread reads and scores this one.
+      if (from + chunk < n) next = decode(from + chunk);
+      const chunkPrompts = allPrompts.slice(from, from + decoded.length);
+      chunkPrompts.forEach((prompt, j) => {
+        const row = (from + j) * c;
+        // Every mined sample is a search or rec window: its target is an item.
+        const targetItem = base.targetItem(from + j);
+        const target = itemSids.subarray(targetItem * w, (targetItem + 1) * w);
+        const targetCategory = category(targetItem);
+        cand.set(target, row * w);
+        valid[row] = 1;
+        const bought = new Set(Array.from(prompt.history));
+        let m = 1;
+        for (const sid of decoded[j]) {
+          if (m === c) break;
+          const items = Array.from(model.trie.items(sid.leaf));
+          const tokens = itemSids.subarray(items[0] * w, (items[0] + 1) * w);
+          if (tokens.every((t, q) => t === target[q])) continue;
+          cand.set(tokens, (row + m) * w);
+          const tier = items.some((it) => bought.has(it)) ? TIER_BOUGHT : items.some((it) => category(it) === targetCategory) ? TIER_SAME_CATEGORY : 0;
+          gap[row + m] = PREFERRED - tier;
+          valid[row + m] = 1;
+          m++;
+        }
+        if (m < c) short++;
+        // Padding rows repeat the preferred SID (any valid SID scores; `valid` masks them out).
+        for (; m < c; m++) cand.set(target, (row + m) * w);
+      });
+      // Reference log-probabilities of every candidate: its prompt repeated once per candidate.
+      const repeated = chunkPrompts.flatMap((p) => Array<Prompt>(c).fill(p));
+      ref.set(scoreSids(model.params, model.cfg, packPrompts(repeated, model.pack), cand.subarray(from * c * w, (from + chunkPrompts.length) * c * w)), from * c);
+      bar.tick(chunkPrompts.length);
+    }
+  } finally {
+    bar.stop();
+    // After a failure the chunk in flight fails too when its worker stops: nobody awaits it.
+    next.catch(() => {});
+    await pool?.close();
   }
-  bar.stop();
   return { cand, ref, gap, valid, short };
 }
 

@@ -507,7 +507,7 @@ export async function trainGenerative(
       mkdirSync(outDir, { recursive: true });
       try {
         const cache = { path: join(outDir, 'pairs.bin'), key: configHash({ reference: initFrom, step: state.step, ...mining }) };
-        const pairs = await preferenceSamples(modelOf(reference as GenerativeParams), sampleInputs, { ...mining, recSft: recipe.dpoRecSft, cache });
+        const pairs = await preferenceSamples(modelOf(reference as GenerativeParams), sampleInputs, { ...mining, recSft: recipe.dpoRecSft, cache, workers: options.workers, backend: options.backend });
         log(`${phase.name}: ${pairs.size - pairs.anchors} prompts x (1 preferred + ${recipe.dpoNegatives} rejected SIDs), ${pairs.anchors} likelihood-only rec prompts`);
         data = pairs;
       } finally {
@@ -784,7 +784,7 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
 }
 
 /** Knobs of the generative system in the eval registry (`--set generative.beam=100`). */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1 };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -804,6 +804,6 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       if (trained !== train.dataset) throw new GensearchError('CONFLICT', `${dir} holds a model of dataset "${trained}", not "${train.dataset}"`);
       return loaded.model;
     },
-    { beam: k.beam, pruneMargin: k.pruneMargin, decodeExclude: k.decodeExclude !== 0 },
+    { beam: k.beam, pruneMargin: k.pruneMargin, decodeExclude: k.decodeExclude !== 0, workers: k.workers },
   );
 }

@@ -1,8 +1,9 @@
 import { parentPort } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs';
-import { type ParamSpec, treeFromEntries } from '../model/params.js';
+import { type ParamSpec, paramsFromPacked } from '../model/params.js';
 import { type HostBatch, loadObjective, lossAndGrads, type ObjectiveSpec } from './objective.js';
 import { initTensorRuntime, type TensorBackend } from './runtime.js';
+import { replyError, type WorkerError } from './worker-request.js';
 
 /**
  * Worker thread of data-parallel training (compiled to dist/src/tensor/grad-worker.js and
@@ -30,34 +31,26 @@ export interface WorkerStep {
   version: number;
 }
 
-export type WorkerReply = { type: 'ready' } | { type: 'done'; lossSum: number } | { type: 'error'; message: string; stack?: string };
+export type WorkerReply = { type: 'ready' } | { type: 'done'; lossSum: number } | WorkerError;
 
 const port = parentPort;
 if (!port) throw new Error('grad-worker.js must run as a worker thread');
 
-let tfm: typeof tf;
 let state: { init: WorkerInit; objective: Awaited<ReturnType<typeof loadObjective>>; version: number; params?: object; leaves: tf.Tensor[] };
 
 port.on('message', async (msg: WorkerInit | WorkerStep) => {
   try {
     if (msg.type === 'init') {
-      tfm = await initTensorRuntime({ backend: msg.backend });
+      await initTensorRuntime({ backend: msg.backend });
       state = { init: msg, objective: await loadObjective(msg.spec), version: -1, leaves: [] };
       port.postMessage({ type: 'ready' } satisfies WorkerReply);
       return;
     }
     if (state.version !== msg.version) {
       for (const t of state.leaves) t.dispose();
-      const all = new Float32Array(state.init.paramBuffer);
-      let offset = 0;
-      const entries: [string, tf.Tensor][] = state.init.params.map((p) => {
-        const size = p.shape.reduce((a, b) => a * b, 1);
-        const t = tfm.tensor(all.slice(offset, offset + size), p.shape, 'float32');
-        offset += size;
-        return [p.name, t];
-      });
-      state.leaves = entries.map(([, t]) => t);
-      state.params = treeFromEntries(entries);
+      const { params, leaves } = paramsFromPacked(state.init.params, new Float32Array(state.init.paramBuffer));
+      state.leaves = leaves;
+      state.params = params;
       state.version = msg.version;
     }
     const { lossSum, grads } = lossAndGrads(state.objective, state.params!, msg.batch, msg.denominator, msg.seed);
@@ -70,7 +63,6 @@ port.on('message', async (msg: WorkerInit | WorkerStep) => {
     }
     port.postMessage({ type: 'done', lossSum } satisfies WorkerReply);
   } catch (e) {
-    const err = e as Error;
-    port.postMessage({ type: 'error', message: err.message, stack: err.stack } satisfies WorkerReply);
+    port.postMessage(replyError(e));
   }
 });

@@ -5,6 +5,7 @@ import { flattenParams, type Params, paramSpecs } from '../model/params.js';
 import type { WorkerInit, WorkerReply, WorkerStep } from './grad-worker.js';
 import type { HostBatch, ObjectiveSpec } from './objective.js';
 import type { TensorBackend } from './runtime.js';
+import { request } from './worker-request.js';
 
 /** The compiled worker sits next to this file (dist/src/tensor/grad-worker.js). */
 const WORKER_URL = new URL('./grad-worker.js', import.meta.url);
@@ -41,7 +42,7 @@ export class GradientWorkers {
           workers.push(worker);
           gradViews.push(new Float32Array(gradBuffer));
           const init: WorkerInit = { type: 'init', spec, params: specs, paramBuffer, gradBuffer, backend };
-          await request(worker, init);
+          await request<WorkerReply>(worker, init, 'gradient worker');
         }),
       );
     } catch (e) {
@@ -72,7 +73,7 @@ export class GradientWorkers {
     const replies = await Promise.all(
       shards.map((batch, i) => {
         const step: WorkerStep = { type: 'step', batch, denominator, seed: seeds[i], version: this.version };
-        return request(this.workers[i], step);
+        return request<WorkerReply>(this.workers[i], step, 'gradient worker');
       }),
     );
     let lossSum = 0;
@@ -95,32 +96,4 @@ export class GradientWorkers {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
-}
-
-/** Posts one message and waits for the worker's reply; worker errors become rejections. */
-function request(worker: Worker, msg: WorkerInit | WorkerStep): Promise<WorkerReply> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    const onMessage = (reply: WorkerReply) => {
-      cleanup();
-      if (reply.type === 'error') reject(new GensearchError('INTERNAL', `gradient worker failed: ${reply.message}\n${reply.stack ?? ''}`));
-      else resolve(reply);
-    };
-    const onError = (e: Error) => {
-      cleanup();
-      reject(new GensearchError('INTERNAL', `gradient worker crashed: ${e.message}`));
-    };
-    const onExit = (code: number) => {
-      cleanup();
-      reject(new GensearchError('INTERNAL', `gradient worker exited with code ${code}`));
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-    worker.postMessage(msg);
-  });
 }

@@ -55,7 +55,7 @@ export function registerTrain(program: Command): void {
     .option('--no-stage1', 'ablation: no stage-1 (semantic alignment) samples')
     .option('--no-stage2', 'ablation: no stage-2 (co-occurrence) samples')
     .option('--no-history', 'ablation: prompts carry no user history')
-    .option('--workers <n>', 'data-parallel worker threads (0 = main thread)', '2')
+    .option('--workers <n>', 'worker threads for training, preference mining and --eval decoding (0 = main thread)', '2')
     .option('--backend <b>', 'tensor backend: wasm (default) or tensorflow (needs @tensorflow/tfjs-node)')
     .option('--resume', 'continue from the newest checkpoints in the model folder')
     .option('--out <dir>', 'model folder (overrides --name)')
@@ -79,6 +79,7 @@ export function registerTrain(program: Command): void {
       const backend = opts.backend as TensorBackend | undefined;
       if (backend && backend !== 'wasm' && backend !== 'tensorflow') throw badInput(`--backend expects wasm or tensorflow; got "${opts.backend}"`);
       await initTensorRuntime({ backend });
+      const workers = parseInteger(opts.workers, '--workers');
       const inter = interactionsOf(ctx, opts.dataset);
       const store = ctx.openStore();
       let prepared: ReturnType<typeof generativeTrainingSids>;
@@ -94,7 +95,7 @@ export function registerTrain(program: Command): void {
         dir,
         recipe: prepared.recipe,
         resume: opts.resume,
-        workers: parseInteger(opts.workers, '--workers'),
+        workers,
         backend,
         sidRows,
         initFrom,
@@ -104,7 +105,7 @@ export function registerTrain(program: Command): void {
         const report = await runEvaluation(inter, {
           protocols: ['rec', 'search'],
           splits: parseList<Split>(opts.eval, SPLITS, '--eval'),
-          systems: [{ name: 'generative', create: () => generativeSystem(ctx.home, { beam: parseInteger(opts.evalBeam, '--eval-beam', 1) }, opts.name, dir) }],
+          systems: [{ name: 'generative', create: () => generativeSystem(ctx.home, { beam: parseInteger(opts.evalBeam, '--eval-beam', 1), workers }, opts.name, dir) }],
           ks: [5, 10],
           command: ['gensearch', ...process.argv.slice(2)].join(' '),
         });
