@@ -2,7 +2,8 @@
 // For each beam width: per-query latency (one request at a time, what a search box sees) and the
 // batched rate (evaluation), then dynamic pruning at several margins, each against the unpruned
 // search of the same beam measured in the same run: speed-up (beam rows scored and wall time)
-// and the change of Recall/HR@10 and MRR@10 on validation cases of both protocols.
+// and the change of Recall/HR@10 and MRR@10 on validation cases of both protocols. Last, batched
+// decoding over worker threads (what `--eval` and preference mining use) against the main thread.
 import { evaluateSystem } from '../src/eval/evaluate.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import type { EvalCase, Protocol } from '../src/eval/types.js';
@@ -23,6 +24,7 @@ const nLatency = Number(benchArg('latency-queries', '30'));
 const beams = benchArg('beams', '20,100,350').split(',').map(Number);
 const margins = benchArg('margins', '8,4,2,1').split(',').map(Number);
 const pruneBeam = Number(benchArg('prune-beam', '100'));
+const workerCounts = benchArg('workers', '1,2').split(',').map(Number);
 
 await initTensorRuntime();
 const { model } = loadGenerative(generativeDir(home, dataset, name));
@@ -75,4 +77,26 @@ for (const protocol of ['rec', 'search'] as Protocol[]) {
       `| ${protocol} | ${Number.isFinite(margin) ? margin : 'off'} | ${row.rows} | ${(base.rows / row.rows).toFixed(2)}x | ${(base.seconds / row.seconds).toFixed(2)}x | ${row.r.toFixed(4)} | ${(row.r - base.r).toFixed(4)} | ${row.mrr.toFixed(4)} | ${(row.mrr - base.mrr).toFixed(4)} |`,
     );
   }
+}
+
+console.log(`\n## batched decoding on worker threads at beam 20, against the main thread in the same run (${nCases} validation cases per protocol)`);
+console.log('| decoding threads | cases/s | speed-up | R@10 (both protocols) |');
+console.log('|---|---:|---:|---:|');
+let mainRate = 0;
+for (const workers of [0, ...workerCounts]) {
+  let seconds = 0;
+  let hits = 0;
+  // One ranker: each fit replaces its workers (idle workers do not keep the process alive).
+  const ranker = new GenerativeRanker(() => model, { beam: 20, workers });
+  for (const protocol of ['rec', 'search'] as Protocol[]) {
+    const { train, cases } = data[protocol];
+    await ranker.fit(train);
+    const t0 = performance.now();
+    const result = await evaluateSystem(ranker, cases, { nItems: train.nItems, ks: [10], excludeHistory: 'no' });
+    seconds += (performance.now() - t0) / 1000;
+    hits += result.variants[0].means['recall@10'] * cases.length;
+  }
+  const rate = (2 * nCases) / seconds;
+  mainRate ||= rate;
+  console.log(`| ${workers === 0 ? 'main thread' : `${workers} worker(s)`} | ${rate.toFixed(1)} | ${(rate / mainRate).toFixed(2)}x | ${(hits / (2 * nCases)).toFixed(4)} |`);
 }
