@@ -101,7 +101,7 @@ test('incremental decoding with beam reordering scores every SID exactly as full
   for (let r = 0; r < 3; r++) {
     assert.equal(results[r].length, 7);
     const sids = new Int32Array(7 * 3);
-    const single = packPrompts(Array(7).fill(prompts[r]), pack);
+    const single = packPrompts([prompts[r]], pack);
     results[r].forEach((d, j) => {
       const item = trie.items(d.leaf)[0];
       sids.set(itemSids.subarray(item * 3, item * 3 + 3), j * 3);
@@ -113,7 +113,7 @@ test('incremental decoding with beam reordering scores every SID exactly as full
     });
     // Beam search keeps the best: no valid SID outside the beams scores above the 7th.
     const all = new Int32Array(itemSids);
-    const every = scoreSids(params, cfg, packPrompts(Array(40).fill(prompts[r]), pack), all);
+    const every = scoreSids(params, cfg, single, all);
     const best = [...every].sort((a, b) => b - a)[0];
     assert.ok(Math.abs(best - results[r][0].score) < 1e-4 || best <= results[r][0].score + 1e-4, 'the top beam is the best SID');
   }

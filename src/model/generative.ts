@@ -6,7 +6,7 @@ import type { Rng } from '../tensor/rng.js';
 import { matMulT } from '../tensor/runtime.js';
 import { causalBias, type KeyValues, paddingBias } from './attention.js';
 import { type ProfileName, type TransformerConfig, transformerConfig, validateTransformerConfig } from './config.js';
-import { dropout, EVAL, type ForwardContext, initLinear, linear, type LinearParams } from './layers.js';
+import { dropout, EVAL, type ForwardContext, gatherRows, initLinear, linear, type LinearParams } from './layers.js';
 import { crossEntropySum, logSoftmax } from './loss.js';
 import { normalInit } from './params.js';
 import { type BlockCache, initStack, type StackParams, stack } from './transformer.js';
@@ -497,23 +497,36 @@ function disposeKv(kv: KeyValues): void {
 }
 
 /**
- * Teacher-forced log-probabilities of full SIDs [B, W] (SID tokens 0..sidVocab-1) for encoded
- * prompts: the sum over positions of log p(token | prompt, earlier tokens). What incremental
- * decoding must reproduce, and a way to score given candidates.
+ * Teacher-forced log-probabilities of full SIDs [R, W] (SID tokens 0..sidVocab-1) for B encoded
+ * prompts, R a multiple of B: rows r = i*C .. i*C+C-1 (C = R/B) belong to prompt i, which is
+ * encoded once. The sum over positions of log p(token | prompt, earlier tokens): what
+ * incremental decoding must reproduce, and a way to score given candidates.
  */
 export function scoreSids(p: GenerativeParams, cfg: GenerativeConfig, promptBatch: HostBatch, sids: Int32Array): Float32Array {
-  const scores = tf.tidy(() => {
-    const enc = encode(p, cfg, promptBatch, EVAL);
-    return sidLogProbs(p, cfg, enc, sids, EVAL);
-  });
+  const b = promptBatch.tok.shape[0];
+  const rows = sids.length / cfg.sidSizes.length;
+  if (!Number.isInteger(rows / b)) throw new GensearchError('INTERNAL', `scoreSids: ${rows} SIDs for ${b} prompts; give the same number per prompt`);
+  const scores = tf.tidy(() => sidLogProbs(p, cfg, repeatEncoded(encode(p, cfg, promptBatch, EVAL), rows / b), sids, EVAL));
   const out = scores.dataSync() as Float32Array;
   scores.dispose();
   return out;
 }
 
 /**
+ * Each prompt's encoder rows `c` times in a row (row r reads prompt floor(r / c)): several SIDs
+ * scored per prompt without encoding it again. Differentiable (`gatherRows`).
+ */
+export function repeatEncoded(enc: Encoded, c: number): Encoded {
+  if (c === 1) return enc;
+  const [b, l, d] = enc.memory.shape as [number, number, number];
+  const owner = tf.tensor1d(Int32Array.from({ length: b * c }, (_, i) => Math.floor(i / c)), 'int32');
+  const memory = tf.reshape(gatherRows(tf.reshape(enc.memory, [b, l * d]), owner), [b * c, l, d]);
+  return { memory, bias: tf.gather(enc.bias, owner) };
+}
+
+/**
  * `scoreSids` as a differentiable tensor [R]: row r is SID `sids[r]` read against encoder row
- * r of `enc` (training objectives that score several SIDs per prompt repeat the rows first).
+ * r of `enc` (to score several SIDs per prompt, `repeatEncoded` first).
  */
 export function sidLogProbs(p: GenerativeParams, cfg: GenerativeConfig, enc: Encoded, sids: Int32Array, ctx: ForwardContext): tf.Tensor {
   const layout = vocabLayout(cfg);

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HostBatch, Objective } from '../tensor/objective.js';
 import { toTensor } from '../tensor/objective.js';
-import { encode, forwardFlops, type GenerativeConfig, type GenerativeParams, generativeObjective, sidLogProbs } from './generative.js';
-import { gatherRows } from './layers.js';
+import { encode, forwardFlops, type GenerativeConfig, type GenerativeParams, generativeObjective, repeatEncoded, sidLogProbs } from './generative.js';
 
 /**
  * List-wise DPO (OneSearch PARS, the last training stage): one preferred SID against several
@@ -35,16 +34,9 @@ export function preferenceObjective(config: PreferenceConfig): Objective<Generat
     terms: (batch) => batch.ref.shape[0],
     loss: (p, batch, ctx) => {
       const [b, c] = batch.ref.shape as [number, number];
-      const enc = encode(p, cfg, batch, ctx);
-      // Every candidate reads its prompt's encoder output: repeat the rows C times.
-      const owner = tf.tensor1d(
-        Int32Array.from({ length: b * c }, (_, i) => Math.floor(i / c)),
-        'int32',
-      );
-      const [, l, d] = enc.memory.shape as [number, number, number];
-      const memory = tf.reshape(gatherRows(tf.reshape(enc.memory, [b, l * d]), owner), [b * c, l, d]);
-      const bias = tf.gather(enc.bias, owner);
-      const logp = tf.reshape(sidLogProbs(p, cfg, { memory, bias }, batch.cand.data as Int32Array, ctx), [b, c]);
+      // Every candidate reads its prompt's encoder output, computed once.
+      const enc = repeatEncoded(encode(p, cfg, batch, ctx), c);
+      const logp = tf.reshape(sidLogProbs(p, cfg, enc, batch.cand.data as Int32Array, ctx), [b, c]);
       const delta = tf.sub(logp, toTensor(batch.ref));
       const chosen = tf.slice(delta, [0, 0], [b, 1]);
       const rejected = tf.slice(delta, [0, 1], [b, c - 1]);

@@ -176,9 +176,12 @@ async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSe
         // Padding rows repeat the preferred SID (any valid SID scores; `valid` masks them out).
         for (; m < c; m++) cand.set(target, (row + m) * w);
       });
-      // Reference log-probabilities of every candidate: its prompt repeated once per candidate.
-      const repeated = chunkPrompts.flatMap((p) => Array<Prompt>(c).fill(p));
-      ref.set(scoreSids(model.params, model.cfg, packPrompts(repeated, model.pack), cand.subarray(from * c * w, (from + chunkPrompts.length) * c * w)), from * c);
+      // Reference log-probabilities of every candidate, CHUNK prompts at a time (the memory of
+      // one scoring pass grows with prompts x candidates).
+      for (let at = from; at < from + chunkPrompts.length; at += CHUNK) {
+        const end = Math.min(from + chunkPrompts.length, at + CHUNK);
+        ref.set(scoreSids(model.params, model.cfg, packPrompts(allPrompts.slice(at, end), model.pack), cand.subarray(at * c * w, end * c * w)), at * c);
+      }
       bar.tick(chunkPrompts.length);
     }
   } finally {
