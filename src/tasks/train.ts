@@ -464,7 +464,9 @@ export async function trainGenerative(
     }
     previous = old.summary;
   }
-  writeJsonFile(bundlePath, bundle);
+  // A resume keeps the finished run's summary until it writes a new one: a resume that fails
+  // (e.g. refused for other settings) must not strip it from the folder.
+  writeJsonFile(bundlePath, previous ? { ...bundle, summary: previous } : bundle);
   writeJsonFile(join(dir, TOKENIZER), tokenizer.data);
   writeSidTable(join(dir, SID_TABLE), sids);
 
@@ -538,7 +540,8 @@ export async function trainGenerative(
       monitor: phase.validated ? 'score' : undefined,
       workers: options.workers,
       backend: options.backend,
-      identity: { ...identity, phase: phase.name, mix: phase.mix, ...(preference ? { preference, search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives, recSft: recipe.dpoRecSft } : {}) },
+      // Settings added later enter the identity only when set, so older runs still resume.
+      identity: { ...identity, phase: phase.name, mix: phase.mix, ...(preference ? { preference, search: recipe.dpoSearch, rec: recipe.dpoRec, negatives: recipe.dpoNegatives, ...(recipe.dpoRecSft > 0 ? { recSft: recipe.dpoRecSft } : {}) } : {}) },
       checkpointEverySteps: options.checkpointEverySteps,
       maxSteps: options.maxSteps,
       onStep: options.onStep,
