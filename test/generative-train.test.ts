@@ -12,6 +12,7 @@ import { scoreSids } from '../src/model/generative.js';
 import { disposeParams } from '../src/model/params.js';
 import { BpeTokenizer } from '../src/model/tokenizer.js';
 import { buildSamples, STAGES } from '../src/tasks/examples.js';
+import { I2I_SOURCES } from '../src/encoders/pairs.js';
 import { packContext } from '../src/tasks/prompt.js';
 import { buildSids, defaultSidConfig } from '../src/sids/build.js';
 import { gaussianBlobs } from '../src/sids/synthetic.js';
@@ -86,6 +87,48 @@ test('stage samples come from the training view only: sliding windows end at the
   assert.equal(checked, 2 * positions);
   // The held-out items of a user never appear as that user's training targets: training stops 2 short.
   assert.equal(positions, inter.sequences.reduce((n, s) => n + s.length - 3, 0));
+});
+
+test('item2cf samples: an anchor per training interaction, its target one of its ItemCF neighbours, the same every build', async () => {
+  await initTensorRuntime();
+  const { inter, sids } = plantedShop(30, 24);
+  const { train } = buildEvalData(inter, 'rec', 'valid');
+  const cfg = recipeConfig(generativeRecipe({ profile: 'tiny' }), { textVocab: 20, sidSizes: [4, 8, 3], nItems: 24 });
+  const inputs = {
+    train,
+    itemSids: sids.itemTokens,
+    querySids: sids.queries,
+    tokenizer: BpeTokenizer.train(['beauty lipstick'], { vocabSize: 20 }),
+    pack: packContext(cfg, sids.itemTokens),
+    useQuerySid: true,
+    useHistory: true,
+  };
+  assert.equal(buildSamples(inputs, { rec: 1 }, 1).counts.item2cf, 0, 'absent from the mix: none');
+  assert.ok(!('item2cf' in generativeRecipe().mix), 'the default recipe leaves it out, so older recipes hash the same');
+  const set = buildSamples(inputs, { item2cf: 1 }, 1);
+  const sim = I2I_SOURCES.itemcf(train);
+  const neighbours = (item: number) => Array.from(sim.cols.subarray(sim.rowStart[item], sim.rowStart[item + 1]));
+  const interactions = train.sequences.reduce((n, s) => n + s.length, 0);
+  assert.ok(set.counts.item2cf > interactions * 0.8 && set.counts.item2cf <= interactions, `about one per interaction: ${set.counts.item2cf} of ${interactions}`);
+  const targets = new Set<string>();
+  for (let i = 0; i < set.size; i++) {
+    const s = set.sample(i);
+    assert.equal(s.kind, 'item2cf');
+    assert.equal(s.prompt.task, 'item2next');
+    assert.equal(s.prompt.history.length, 1);
+    const anchor = s.prompt.history[0];
+    const target = set.targetItem(i);
+    assert.ok(neighbours(anchor).includes(target) && target !== anchor, `${target} is an ItemCF neighbour of ${anchor}`);
+    assert.ok(s.target.kind === 'sid');
+    assert.deepEqual(Array.from(s.target.tokens), Array.from(sids.itemTokens.subarray(target * 3, target * 3 + 3)));
+    targets.add(`${anchor}>${target}`);
+  }
+  assert.ok(targets.size > 24, 'neighbours are drawn, not always the strongest one');
+  const again = buildSamples(inputs, { item2cf: 1 }, 1);
+  assert.deepEqual(
+    Array.from({ length: again.size }, (_, i) => again.targetItem(i)),
+    Array.from({ length: set.size }, (_, i) => set.targetItem(i)),
+  );
 });
 
 test('training learns the planted rule; the saved model reloads and ranks identically', async (t) => {

@@ -105,21 +105,9 @@ export function buildPairSource(
   const logFrequency = Float32Array.from(freq, (f) => Math.log(Math.max(f, 0.5) / total));
 
   const sim = similarity(data);
-  const cumulative = cumulativeRows(sim);
+  const draw = neighbourDraw(sim);
   const anchors = q2iItem.filter((i) => sim.rowStart[i + 1] > sim.rowStart[i]);
-  const neighbour = (item: number, rng: Rng): number => {
-    const from = sim.rowStart[item];
-    const to = sim.rowStart[item + 1];
-    const x = rng.next() * cumulative[to - 1];
-    let lo = from;
-    let hi = to - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cumulative[mid] > x) hi = mid;
-      else lo = mid + 1;
-    }
-    return sim.cols[lo];
-  };
+  const neighbour = (item: number, rng: Rng): number => draw(item, rng.next());
   const pick = (list: readonly number[], rng: Rng): number => list[rng.int(list.length)];
   // Items with a query that co-occur, or carry two queries, can make q2q pairs.
   const q2qAnchors = anchors.filter((i) => itemQueries[i].length > 0);
@@ -168,11 +156,28 @@ export function buildPairSource(
   };
 }
 
-function cumulativeRows(sim: ItemSimilarity): Float64Array {
-  const out = new Float64Array(sim.vals.length);
+/**
+ * Draws a neighbour of an item in proportion to its similarity: `u` uniform in [0, 1) picks
+ * the neighbour. -1 for an item with no neighbour.
+ */
+export function neighbourDraw(sim: ItemSimilarity): (item: number, u: number) => number {
+  const cumulative = new Float64Array(sim.vals.length);
   for (let i = 0; i + 1 < sim.rowStart.length; i++) {
     let s = 0;
-    for (let e = sim.rowStart[i]; e < sim.rowStart[i + 1]; e++) out[e] = s += sim.vals[e];
+    for (let e = sim.rowStart[i]; e < sim.rowStart[i + 1]; e++) cumulative[e] = s += sim.vals[e];
   }
-  return out;
+  return (item, u) => {
+    const from = sim.rowStart[item];
+    const to = sim.rowStart[item + 1];
+    if (to <= from) return -1;
+    const x = u * cumulative[to - 1];
+    let lo = from;
+    let hi = to - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid] > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return sim.cols[lo];
+  };
 }

@@ -1,3 +1,4 @@
+import { I2I_SOURCES, neighbourDraw } from '../encoders/pairs.js';
 import { itemText } from '../encoders/text.js';
 import { badInput } from '../errors.js';
 import type { TrainData } from '../eval/types.js';
@@ -11,18 +12,19 @@ import { type PackContext, packPrompts, packTargets, type Prompt, type Target } 
  * - stage 1, semantic alignment: item text -> SID (`item2sid`), SID -> category (`sid2cat`),
  *   query -> the query's SID (`query2qsid`);
  * - stage 2, co-occurrence: query -> item (`query2item`), item -> query (`item2query`), item ->
- *   next item (`item2next`);
+ *   next item (`item2next`), item -> an ItemCF neighbour (`item2cf`: an anchor per training
+ *   interaction, its neighbour drawn in proportion to ItemCF similarity among its 20 strongest);
  * - stage 3, personalisation: query + history -> item (`search`) and, with an empty query,
  *   history -> item (`rec`); every position of every training sequence is a sample, its history
  *   the items before it (sliding-window augmentation).
  * Samples are compact records (kind + two integers) turned into prompts only when batched.
  */
-export const SAMPLE_KINDS = ['item2sid', 'sid2cat', 'query2qsid', 'query2item', 'item2query', 'item2next', 'search', 'rec'] as const;
+export const SAMPLE_KINDS = ['item2sid', 'sid2cat', 'query2qsid', 'query2item', 'item2query', 'item2next', 'search', 'rec', 'item2cf'] as const;
 export type SampleKind = (typeof SAMPLE_KINDS)[number];
 
 export const STAGES: Readonly<Record<1 | 2 | 3, readonly SampleKind[]>> = {
   1: ['item2sid', 'sid2cat', 'query2qsid'],
-  2: ['query2item', 'item2query', 'item2next'],
+  2: ['query2item', 'item2query', 'item2next', 'item2cf'],
   3: ['search', 'rec'],
 };
 
@@ -52,18 +54,25 @@ const TASK_OF: Record<SampleKind, Task> = {
   query2item: 'query2item',
   item2query: 'item2query',
   item2next: 'item2next',
+  // The same prompt as item2next (one history item): a co-occurring item, smoothed by ItemCF.
+  item2cf: 'item2next',
   search: 'personal',
   rec: 'personal',
 };
 
-/** Deterministic per-sample coin: keeps a `share` of a kind's samples, the same ones every run. */
-function keep(seed: number, kind: number, index: number, share: number): boolean {
-  if (share >= 1) return true;
-  if (share <= 0) return false;
+/** Deterministic uniform number in [0, 1) per (seed, kind, sample index): the same every run. */
+function coin(seed: number, kind: number, index: number): number {
   let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(kind + 1, 0xc2b2ae35) ^ Math.imul(index + 1, 0x27d4eb2f);
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
   h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
-  return ((h ^ (h >>> 15)) >>> 0) / 2 ** 32 < share;
+  return ((h ^ (h >>> 15)) >>> 0) / 2 ** 32;
+}
+
+/** Keeps a `share` of a kind's samples, the same ones every run. */
+function keep(seed: number, kind: number, index: number, share: number): boolean {
+  if (share >= 1) return true;
+  if (share <= 0) return false;
+  return coin(seed, kind, index) < share;
 }
 
 /** The distinct non-empty queries of the training items, sorted (a stable numbering). */
@@ -118,6 +127,19 @@ export function buildSamples(inputs: SampleInputs, mix: SampleMix, seed: number)
       add('rec', user, t, position);
     }
   });
+  if ((mix.item2cf ?? 0) > 0) {
+    const k = SAMPLE_KINDS.indexOf('item2cf');
+    const draw = neighbourDraw(I2I_SOURCES.itemcf(train));
+    let interaction = 0;
+    for (const seq of train.sequences) {
+      for (const anchor of seq) {
+        // Another stream of the same hash than the one `keep` draws from.
+        const neighbour = draw(anchor, coin(seed + 1, k, interaction));
+        if (neighbour >= 0 && neighbour !== anchor) add('item2cf', anchor, neighbour, interaction);
+        interaction++;
+      }
+    }
+  }
   if (kinds.length === 0) throw badInput('the sample mix selects no training samples; give some kind a share > 0 (and check the training data is not empty)');
 
   const itemSid = (item: number) => itemSids.subarray(item * w, (item + 1) * w);
@@ -158,6 +180,8 @@ export function buildSamples(inputs: SampleInputs, mix: SampleMix, seed: number)
         const seq = train.sequences[a];
         return { kind, prompt: { task, text: none, sid: none, history: seq.subarray(b - 1, b) }, target: sidTarget(seq[b]) };
       }
+      case 'item2cf':
+        return { kind, prompt: { task, text: none, sid: none, history: Int32Array.of(a) }, target: sidTarget(b) };
       case 'search':
       case 'rec': {
         const seq = train.sequences[a];
@@ -184,6 +208,8 @@ export function buildSamples(inputs: SampleInputs, mix: SampleMix, seed: number)
       case 'search':
       case 'rec':
         return train.sequences[as[i]][bs[i]];
+      case 'item2cf':
+        return bs[i];
       default:
         return -1;
     }

@@ -64,8 +64,8 @@ export interface GenerativeRecipe {
   sidInit: number;
   /** 'mixed': one run over every stage's samples; 'sequential': stage 1, then 2, then 3. */
   schedule: 'mixed' | 'sequential';
-  /** Share of each sample kind used (see src/tasks/examples.ts). */
-  mix: Record<SampleKind, number>;
+  /** Share of each sample kind used (see src/tasks/examples.ts); kinds added later (item2cf) are absent by default, so older recipes hash and resume as before. */
+  mix: SampleMix;
   /** Sequential: epochs of stage 1 and stage 2. */
   stageEpochs: [number, number];
   /** Most epochs of the validated run (mixed: the whole run; sequential: stage 3). */
@@ -606,7 +606,7 @@ interface Phase {
  * (validated); then, with `dpoEpochs`, the validated preference phase. Empty stages are skipped.
  */
 export function trainingPhases(recipe: GenerativeRecipe): Phase[] {
-  const only = (stage: 1 | 2 | 3): SampleMix => Object.fromEntries(STAGES[stage].map((k) => [k, recipe.mix[k]]));
+  const only = (stage: 1 | 2 | 3): SampleMix => Object.fromEntries(STAGES[stage].filter((k) => k in recipe.mix).map((k) => [k, recipe.mix[k]]));
   const used = (mix: SampleMix) => Object.values(mix).some((x) => (x ?? 0) > 0);
   const sft: Phase[] =
     recipe.schedule === 'mixed'
