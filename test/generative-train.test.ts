@@ -16,7 +16,7 @@ import { I2I_SOURCES } from '../src/encoders/pairs.js';
 import { packContext } from '../src/tasks/prompt.js';
 import { buildSids, defaultSidConfig } from '../src/sids/build.js';
 import { gaussianBlobs } from '../src/sids/synthetic.js';
-import { generativeRecipe, loadGenerative, recipeConfig, sidInitRows, TRAINING_REPORT, trainGenerative, trainingCurves, trainingPhases } from '../src/tasks/train.js';
+import { generativeRecipe, itemInitRows, loadGenerative, recipeConfig, sidInitRows, TRAINING_REPORT, trainGenerative, trainingCurves, trainingPhases } from '../src/tasks/train.js';
 import { listStepCheckpoints } from '../src/tensor/checkpoint.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 import { EVAL } from '../src/model/layers.js';
@@ -249,6 +249,21 @@ test('SID warm start: the sum of an item SID rows is its quantized embedding', a
     assert.deepEqual(Array.from(wide.subarray(r * 12 + 8, r * 12 + 12)), [0, 0, 0, 0]);
   }
   assert.equal(sidInitRows(build.model, 4, 1), null, 'a narrower model gets no warm start');
+  // Item rows complete each item's SID rows to its embedding (scaled, zero-padded), not its quantization.
+  const tokens = Int32Array.from(build.codes, (c, k) => offsets[k % 4] + c);
+  const scaled = sidInitRows(build.model, 12, 2)!;
+  const itemRows = itemInitRows(points, tokens, scaled, 12, 2);
+  assert.equal(itemRows.length, points.rows * 12);
+  let worst = 0;
+  for (let i = 0; i < points.rows; i++) {
+    for (let j = 0; j < 12; j++) {
+      let v = itemRows[i * 12 + j];
+      for (let p = 0; p < 4; p++) v += scaled[tokens[i * 4 + p] * 12 + j];
+      worst = Math.max(worst, Math.abs(v - (j < 8 ? 2 * points.data[i * 8 + j] : 0)));
+    }
+  }
+  assert.ok(worst < 1e-4, `history vector = 2 x embedding, off by ${worst}`);
+  assert.throws(() => itemInitRows(points, tokens, rows, 4, 1), /itemInit needs dModel >= 8/);
 });
 
 test('preference alignment: mined pairs prefer the taken item over the other SIDs the model writes, and list-wise DPO widens that lead', async (t) => {

@@ -189,8 +189,9 @@ export interface GenerativeParams {
  * Fresh parameters. `sidRows` ([sidVocab, d], row-major), when given, replaces the random rows
  * of the SID tokens: a warm start from the vectors the SIDs quantize (see `sidInitRows` in
  * src/tasks/train.ts), so an item's SID-sum vector starts near its aligned embedding.
+ * `itemRows` ([nItems, d]) likewise starts the per-item vectors (see `itemInitRows`).
  */
-export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float32Array): GenerativeParams {
+export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float32Array, itemRows?: Float32Array): GenerativeParams {
   const d = cfg.encoder.dModel;
   const std = cfg.encoder.initStd;
   const layout = vocabLayout(cfg);
@@ -213,7 +214,9 @@ export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float3
     enc: initStack(rng, cfg.encoder),
     dec: initStack(rng, cfg.decoder, { cross: true }),
   };
-  if (cfg.itemEmbedding) p.item = normalInit(rng, [cfg.nItems, d], std);
+  if (itemRows && !cfg.itemEmbedding) throw badInput('item warm-start rows were given, but the model has no item embedding (itemEmbedding=true)');
+  if (itemRows && itemRows.length !== cfg.nItems * d) throw badInput(`item warm-start rows hold ${itemRows.length} values; expected ${cfg.nItems} x ${d}`);
+  if (cfg.itemEmbedding) p.item = itemRows ? tf.tensor2d(itemRows, [cfg.nItems, d]) : normalInit(rng, [cfg.nItems, d], std);
   if (cfg.visual) p.visual = initLinear(rng, cfg.visual.dim, cfg.visual.tokens * d, std);
   return p;
 }

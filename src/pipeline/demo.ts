@@ -153,9 +153,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         log(`train: model "${spec.name}" is up to date (${modelDir})`);
         steps.train = 'reused';
       } else {
-        const { sids, sidRows, recipe } = generativeTrainingSids(store, options.home, dataset, generativeRecipe(spec.recipe), inter.items.map((it) => it.id), { log });
+        const { sids, sidRows, itemRows, recipe } = generativeTrainingSids(store, options.home, dataset, generativeRecipe(spec.recipe), inter.items.map((it) => it.id), { log });
         log(`train: generative retriever, profile ${recipe.profile}, ${recipe.epochs} epoch(s), into ${modelDir}`);
-        const result = await trainGenerative(inter, sids, { dir: modelDir, recipe, sidRows, workers: spec.workers, log });
+        const result = await trainGenerative(inter, sids, { dir: modelDir, recipe, sidRows, itemRows, workers: spec.workers, log });
         disposeParams(result.model.params);
         training = result.summary;
         markDone(options.home, `train-${dataset}-${spec.name}`, trainPrint);

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { trainingFingerprint } from '../baselines/sasrec.js';
 import type { GenerativeModel } from '../decode/ranker.js';
 import { GenerativeRanker } from '../decode/ranker.js';
-import { readJsonFile, writeJsonFile } from '../encoders/embfile.js';
+import { encoderDir, ITEM_EMBEDDINGS } from '../encoders/embed.js';
+import { readEmbeddings, readJsonFile, writeJsonFile } from '../encoders/embfile.js';
 import { itemText } from '../encoders/text.js';
 import { badInput, GensearchError } from '../errors.js';
 import { evaluateSystem } from '../eval/evaluate.js';
@@ -19,7 +20,8 @@ import { countParams, disposeParams, type Params } from '../model/params.js';
 import { type BpeData, BpeTokenizer } from '../model/tokenizer.js';
 import type { SidLayout } from '../sids/layout.js';
 import type { SidModel } from '../sids/model.js';
-import { loadSids } from '../sids/pipeline.js';
+import type { Matrix } from '../sids/matrix.js';
+import { alignRows, loadSids } from '../sids/pipeline.js';
 import { SidTrie } from '../sids/trie.js';
 import type { Store } from '../store/types.js';
 import type { Interactions } from '../store/interactions.js';
@@ -62,6 +64,13 @@ export interface GenerativeRecipe {
    * model as wide as the codebooks, and is dropped (with a log line) when the widths differ.
    */
   sidInit: number;
+  /**
+   * Start each item's own vector (`itemEmbedding`) at this times its aligned embedding minus
+   * the sum of its warm-started SID rows, so the item's history vector starts as its aligned
+   * embedding (0 = random init). Those embeddings keep the co-purchase neighbourhoods that the
+   * quantized SIDs blur (docs/RESULTS.md). Needs sidInit > 0 and itemEmbedding.
+   */
+  itemInit: number;
   /** 'mixed': one run over every stage's samples; 'sequential': stage 1, then 2, then 3. */
   schedule: 'mixed' | 'sequential';
   /** Share of each sample kind used (see src/tasks/examples.ts); kinds added later (item2cf) are absent by default, so older recipes hash and resume as before. */
@@ -112,6 +121,7 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   useQuerySid: true,
   useHistory: true,
   sidInit: 1,
+  itemInit: 0,
   schedule: 'mixed',
   mix: { item2sid: 1, sid2cat: 1, query2qsid: 1, query2item: 1, item2query: 0, item2next: 0.25, search: 1, rec: 1 },
   stageEpochs: [2, 2],
@@ -250,6 +260,8 @@ export interface PhaseObjectiveConfig {
   initFrom: string | null;
   /** Fresh init only: SID token rows [sidVocab, d] to start from (see `sidInitRows`). */
   sidRows: number[] | null;
+  /** Fresh init only: per-item rows [nItems, d] to start from (see `itemInitRows`); absent = random. */
+  itemRows?: number[];
   /** A preference phase: the list-wise DPO loss instead of next-token cross-entropy. */
   preference?: Omit<PreferenceConfig, 'model'>;
 }
@@ -261,7 +273,7 @@ export function generativePhaseObjective(config: PhaseObjectiveConfig): Objectiv
     init: (rng: Rng) =>
       config.initFrom
         ? (loadTrainedParams(base as Objective, config.initFrom).params as GenerativeParams)
-        : initGenerative(config.model, rng, config.sidRows ? Float32Array.from(config.sidRows) : undefined),
+        : initGenerative(config.model, rng, config.sidRows ? Float32Array.from(config.sidRows) : undefined, config.itemRows && Float32Array.from(config.itemRows)),
   };
 }
 
@@ -302,6 +314,26 @@ export function sidInitRows(model: SidModel, d: number, scale: number): Float32A
   return Float32Array.from(rows);
 }
 
+/**
+ * Warm start of the per-item vectors: row i = scale x (item i's aligned embedding, zero-padded to
+ * d) - (the sum of its SID rows in `sidRows`), so that the history vector of an item (SID rows +
+ * its own row) starts as its aligned embedding rather than its quantization.
+ */
+export function itemInitRows(embeddings: Matrix, itemTokens: Int32Array, sidRows: Float32Array, d: number, scale: number): Float32Array {
+  const w = itemTokens.length / embeddings.rows;
+  if (embeddings.cols > d) throw badInput(`item embeddings are ${embeddings.cols}-d, the model is ${d} wide: itemInit needs dModel >= ${embeddings.cols}`);
+  const rows = new Float32Array(embeddings.rows * d);
+  for (let i = 0; i < embeddings.rows; i++) {
+    const row = rows.subarray(i * d, (i + 1) * d);
+    for (let j = 0; j < embeddings.cols; j++) row[j] = scale * embeddings.data[i * embeddings.cols + j];
+    for (let p = 0; p < w; p++) {
+      const t = itemTokens[i * w + p];
+      for (let j = 0; j < d; j++) row[j] -= sidRows[t * d + j];
+    }
+  }
+  return rows;
+}
+
 export function phaseSpec(config: PhaseObjectiveConfig): ObjectiveSpec {
   return { module: import.meta.url, factory: 'generativePhaseObjective', config };
 }
@@ -311,6 +343,8 @@ export interface GenerativeTrainingSids {
   sids: DenseSids;
   /** Warm-start rows of the SID tokens, or null (random init). */
   sidRows: Float32Array | null;
+  /** Warm-start rows of the per-item vectors (`itemInit`), or null (random init). */
+  itemRows: Float32Array | null;
   /** The recipe as it will run: `sidInit` is 0 when the codebooks cannot warm-start this model. */
   recipe: GenerativeRecipe;
 }
@@ -330,14 +364,24 @@ export function generativeTrainingSids(
 ): GenerativeTrainingSids {
   const { index, model } = loadSids(store, home, dataset, recipe.sids);
   const sids = denseSids(recipe.sids, index.layout, index, itemIds);
-  if (recipe.sidInit <= 0) return { sids, sidRows: null, recipe };
+  if (recipe.itemInit > 0 && (recipe.sidInit <= 0 || !recipe.itemEmbedding)) throw badInput('itemInit needs sidInit > 0 and itemEmbedding=true');
+  if (recipe.sidInit <= 0) return { sids, sidRows: null, itemRows: null, recipe };
   const d = recipeConfig(recipe, { textVocab: 2, sidSizes: sidSizes(index.layout), nItems: itemIds.length }).encoder.dModel;
   const sidRows = sidInitRows(model, d, recipe.sidInit);
-  if (sidRows) return { sids, sidRows, recipe };
+  if (sidRows) {
+    if (recipe.itemInit <= 0) return { sids, sidRows, itemRows: null, recipe };
+    const source = join(encoderDir(home, dataset), ITEM_EMBEDDINGS);
+    const read = readEmbeddings(source);
+    if (model.encoderVersion && read.modelVersion !== model.encoderVersion) {
+      throw new GensearchError('CONFLICT', `itemInit: ${source} comes from encoder ${read.modelVersion}, SID build "${recipe.sids}" from ${model.encoderVersion}; rebuild the SIDs`);
+    }
+    const embeddings = alignRows(read, itemIds, source);
+    return { sids, sidRows, itemRows: itemInitRows(embeddings, sids.itemTokens, sidRows, d, recipe.itemInit), recipe };
+  }
   const why = `SID build "${recipe.sids}" has ${model.dim}-d codebooks, the model is ${d} wide`;
-  if (options.strictInit) throw badInput(`sidInit needs SID codebooks no wider than the model: ${why} (set dModel >= ${model.dim} or sidInit=0)`);
+  if (options.strictInit || recipe.itemInit > 0) throw badInput(`sidInit needs SID codebooks no wider than the model: ${why} (set dModel >= ${model.dim} or sidInit=0)`);
   options.log?.(`SID tokens start from random init: ${why}`);
-  return { sids, sidRows: null, recipe: { ...recipe, sidInit: 0 } };
+  return { sids, sidRows: null, itemRows: null, recipe: { ...recipe, sidInit: 0 } };
 }
 
 /** What one training phase did, for the summary and docs/RESULTS.md. */
@@ -385,6 +429,8 @@ export interface TrainGenerativeOptions {
   maxSteps?: number;
   /** SID token rows to start from (`sidInitRows`), when the recipe asks for a warm start. */
   sidRows?: Float32Array | null;
+  /** Per-item rows to start from (`itemInitRows`), when the recipe asks for it (`itemInit`). */
+  itemRows?: Float32Array | null;
   /**
    * Continued training: a trained model folder whose parameters start this run instead of a
    * fresh init (e.g. more steps under another sample mix). It must have the same model config,
@@ -434,6 +480,9 @@ export async function trainGenerative(
   const { recipe, dir } = options;
   if (recipe.sidInit > 0 && !options.sidRows && !options.initFrom) {
     throw badInput(`the recipe asks for a warm start of the SID tokens (sidInit ${recipe.sidInit}) but no rows were given: use generativeTrainingSids, or set sidInit=0`);
+  }
+  if (recipe.itemInit > 0 && !options.itemRows && !options.initFrom) {
+    throw badInput(`the recipe asks for a warm start of the item vectors (itemInit ${recipe.itemInit}) but no rows were given: use generativeTrainingSids, or set itemInit=0`);
   }
   const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const { train, cases: recCases } = buildEvalData(inter, 'rec', 'valid');
@@ -519,7 +568,15 @@ export async function trainGenerative(
       data = buildSamples(sampleInputs, phase.mix, recipe.seed);
       log(`${phase.name}: ${data.size} samples (${Object.entries(data.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`);
     }
-    const phaseConfig: PhaseObjectiveConfig = { model: cfg, initFrom, sidRows: initFrom === null && options.sidRows ? Array.from(options.sidRows) : null, preference };
+    const fresh = initFrom === null;
+    const phaseConfig: PhaseObjectiveConfig = {
+      model: cfg,
+      initFrom,
+      sidRows: fresh && options.sidRows ? Array.from(options.sidRows) : null,
+      // Only when set: the objective config is part of the checkpoint identity, and older runs must still resume.
+      ...(fresh && options.itemRows ? { itemRows: Array.from(options.itemRows) } : {}),
+      preference,
+    };
     result = await runTrainer({
       spec: phaseSpec(phaseConfig),
       data,
@@ -547,7 +604,7 @@ export async function trainGenerative(
       onStep: options.onStep,
       log,
     });
-    const flopsPerExample = sampleFlops(data, generativePhaseObjective({ ...phaseConfig, initFrom: null, sidRows: null }), recipe.batchSize);
+    const flopsPerExample = sampleFlops(data, generativePhaseObjective({ ...phaseConfig, initFrom: null, sidRows: null, itemRows: undefined }), recipe.batchSize);
     // A phase this process trained no step of (a resume to evaluate) keeps the throughput its run measured.
     const before = result.stepSeconds > 0 ? undefined : previous?.phases.find((p) => p.name === phase.name);
     stepSeconds += result.stepSeconds;

@@ -88,7 +88,7 @@ export function registerTrain(program: Command): void {
       } finally {
         store.close();
       }
-      const { sids, sidRows } = prepared;
+      const { sids, sidRows, itemRows } = prepared;
       const dir = opts.out ?? generativeDir(ctx.home, opts.dataset, opts.name);
       const initFrom = opts.initFrom === undefined ? undefined : generativeDir(ctx.home, opts.dataset, opts.initFrom);
       const { model, summary } = await trainGenerative(inter, sids, {
@@ -98,6 +98,7 @@ export function registerTrain(program: Command): void {
         workers,
         backend,
         sidRows,
+        itemRows,
         initFrom,
       });
       disposeParams(model.params);
