@@ -58,6 +58,20 @@ test('co-purchase report: pairs sharing prefixes against random pairs', () => {
   assert.equal(r.coPurchase?.pairs, 2);
 });
 
+test('neighbour recall: a co-purchased item among the anchor top 10 by the embeddings, and by the quantized vectors', () => {
+  // 12 items on the unit circle; item 1 is item 0's nearest neighbour.
+  const n = 12;
+  const embeddings = { data: new Float32Array(2 * n), rows: n, cols: 2 };
+  for (let i = 0; i < n; i++) embeddings.data.set([Math.cos(i / 2), Math.sin(i / 2)], 2 * i);
+  // A quantization that moves item 1 to the far side: every other item now scores above it.
+  const quantized = { data: embeddings.data.slice(), rows: n, cols: 2 };
+  quantized.data.set([-1, 0], 2);
+  const codes = Int32Array.from({ length: n }, (_, i) => i);
+  const r = codebookReport(codes, { levels: [n], opq: null }, { pairs: Int32Array.of(0, 1), vectors: { embeddings, quantized } });
+  assert.deepEqual(r.neighbours, { pairs: 1, embedding: 1, quantized: 0 });
+  assert.equal(codebookReport(codes, { levels: [n], opq: null }, { pairs: Int32Array.of(0, 1) }).neighbours, null, 'no vectors, no measure');
+});
+
 test('trie: allowed next tokens, walks, leaves with items in rank order', () => {
   const rng = new Rng(5);
   const n = 400;

@@ -5,9 +5,9 @@ import type { Tf } from '../tensor/runtime.js';
 import { type CodebookReport, codebookReport } from './codebook-metrics.js';
 import { DEFAULT_FUSION, type FusionWeights } from './keywords/fusion.js';
 import { KEYWORD_DEFAULTS, type KeywordPoolConfig, KeywordPool, keywordFields } from './keywords/pool.js';
-import { collisionRanks, joinCodes, type SidLayout, lexOrder, sidWidth } from './layout.js';
+import { codesToTokens, collisionRanks, joinCodes, type SidLayout, lexOrder, sidWidth } from './layout.js';
 import { checkVectors, type Matrix } from './matrix.js';
-import { enhance, type SidModel } from './model.js';
+import { enhance, quantizedVectors, type SidModel, tokenVectors } from './model.js';
 import { checkOpqConfig, trainOpq } from './opq.js';
 import { checkRqConfig, type LevelStats, type Tick, trainRq } from './rq.js';
 
@@ -177,6 +177,7 @@ export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tic
     categories: items.map((it) => it.categories[0] ?? null),
     pairs: inputs.pairs,
     seed: config.seed,
+    vectors: { embeddings, quantized: quantizedVectors(tokenVectors(model), codesToTokens(layout, codes), width) },
   });
   const flops = rq.stats.reduce((s, l) => s + l.flops, 0) + (opq?.flops ?? 0);
   const sec = (a: number, b: number) => (b - a) / 1000;

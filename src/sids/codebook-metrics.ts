@@ -1,5 +1,6 @@
 import { Rng } from '../tensor/rng.js';
 import { type SidLayout, lexOrder, prefixCounts, sidWidth } from './layout.js';
+import type { Matrix } from './matrix.js';
 
 export interface CodebookReport {
   items: number;
@@ -23,6 +24,12 @@ export interface CodebookReport {
   purity: { prefix: number; top: number; leaf: number }[];
   /** Per prefix length 1..width: share of co-purchased pairs / random pairs sharing that prefix. */
   coPurchase: { pairs: number; shared: number[]; random: number[] } | null;
+  /**
+   * How much of the embeddings' co-purchase neighbourhood the quantization keeps: over a sample
+   * of co-purchased pairs (a, b), the share where b is among a's 10 best-scored other items by
+   * e(a).e(j) (`embedding`) and by e(a).q(j) with q the items' quantized vectors (`quantized`).
+   */
+  neighbours: { pairs: number; embedding: number; quantized: number } | null;
 }
 
 export interface ReportInputs {
@@ -32,7 +39,12 @@ export interface ReportInputs {
   pairs?: Int32Array;
   /** Seed of the random-pair baseline. */
   seed?: number;
+  /** The embeddings and their quantized vectors (rows as `codes`), for `neighbours`. */
+  vectors?: { embeddings: Matrix; quantized: Matrix };
 }
+
+/** Co-purchased pairs the neighbourhood recall samples (each pair ranks the whole catalog twice). */
+const NEIGHBOUR_PAIRS = 2000;
 
 /**
  * The codebook metrics of OneSearch (CUR, ICR) plus checks that the codes mean something:
@@ -69,7 +81,34 @@ export function codebookReport(codes: Int32Array, layout: SidLayout, inputs: Rep
     itemsPerSid: { mean: n / full.distinct, max: full.largest },
     purity,
     coPurchase: inputs.pairs ? pairSharing(codes, width, inputs.pairs, new Rng(inputs.seed ?? 0)) : null,
+    neighbours: inputs.pairs && inputs.vectors ? neighbourRecall(inputs.vectors.embeddings, inputs.vectors.quantized, inputs.pairs, new Rng(inputs.seed ?? 0)) : null,
   };
+}
+
+function neighbourRecall(embeddings: Matrix, quantized: Matrix, pairs: Int32Array, rng: Rng): CodebookReport['neighbours'] {
+  const m = Math.min(NEIGHBOUR_PAIRS, pairs.length / 2);
+  if (m === 0) return null;
+  const n = embeddings.rows;
+  const d = embeddings.cols;
+  const hits = { embedding: 0, quantized: 0 };
+  const scores = new Float32Array(n);
+  const top10 = (anchor: number, target: number, rows: Matrix): boolean => {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += embeddings.data[anchor * d + c] * rows.data[j * d + c];
+      scores[j] = s;
+    }
+    let above = 0;
+    for (let j = 0; j < n; j++) if (j !== anchor && scores[j] > scores[target]) above++;
+    return above < 10;
+  };
+  for (let i = 0; i < m; i++) {
+    const p = m < pairs.length / 2 ? rng.int(pairs.length / 2) : i;
+    const [a, b] = [pairs[2 * p], pairs[2 * p + 1]];
+    if (top10(a, b, embeddings)) hits.embedding++;
+    if (top10(a, b, quantized)) hits.quantized++;
+  }
+  return { pairs: m, embedding: hits.embedding / m, quantized: hits.quantized / m };
 }
 
 /** Share of labelled rows whose label is the most common one under their prefix. */
@@ -139,6 +178,10 @@ export function formatReport(r: CodebookReport): string {
     lines.push(
       `co-purchase pairs (${c.pairs}) sharing prefix 1..${c.shared.length}: ${c.shared.map(pct).join(' ')}; random pairs: ${c.random.map(pct).join(' ')}`,
     );
+  }
+  if (r.neighbours) {
+    const nb = r.neighbours;
+    lines.push(`co-purchase neighbour recall@10 (${nb.pairs} pairs): embeddings ${pct(nb.embedding)}, quantized vectors ${pct(nb.quantized)}`);
   }
   return lines.join('\n');
 }

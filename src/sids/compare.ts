@@ -84,6 +84,7 @@ export function comparisonTable(results: readonly VariantResult[]): string {
     'leaf-category purity L1 / L2 / L3',
     'co-purchase pairs sharing L1 / L1-2 (random pairs)',
     'item shares L1 with its query',
+    'co-purchase neighbour R@10: embeddings / quantized',
     'build s',
   ];
   const rows = results.map((r) => {
@@ -100,6 +101,7 @@ export function comparisonTable(results: readonly VariantResult[]): string {
       p.length >= 3 ? `${pct(p[0].leaf)} / ${pct(p[1].leaf)} / ${pct(p[2].leaf)}` : 'n/a',
       c ? `${pct(c.shared[0])} / ${pct(c.shared[1])} (${pct(c.random[0])} / ${pct(c.random[1])})` : 'n/a',
       pct(r.queryAgreement?.itemQueryPrefix[0]),
+      r.report.neighbours ? `${pct(r.report.neighbours.embedding)} / ${pct(r.report.neighbours.quantized)}` : 'n/a',
       r.seconds.toFixed(1),
     ];
   });

@@ -42,6 +42,44 @@ export function encodeEnhanced(tf: Tf, model: SidModel, vectors: Matrix): Int32A
 }
 
 /**
+ * Every SID token as a vector of the embedding space, one row per global token (RQ levels, then
+ * OPQ sub-codes): an RQ centroid as it is, an OPQ sub-centroid rotated back (x = y R^T, zeros in
+ * the other subspaces). The sum of an item's token rows is its quantized (enhanced) embedding.
+ */
+export function tokenVectors(model: SidModel): Matrix {
+  const k = model.dim;
+  const rows: number[] = [];
+  for (const cb of model.rq) rows.push(...cb.data.subarray(0, cb.rows * k));
+  if (model.opq) {
+    const { rotation: r, bounds, codebooks } = model.opq;
+    codebooks.forEach((cb, m) => {
+      for (let c = 0; c < cb.rows; c++) {
+        for (let j = 0; j < k; j++) {
+          let x = 0;
+          for (let col = bounds[m]; col < bounds[m + 1]; col++) x += cb.data[c * cb.cols + col - bounds[m]] * r.data[j * k + col];
+          rows.push(x);
+        }
+      }
+    });
+  }
+  return { data: Float32Array.from(rows), rows: rows.length / k, cols: k };
+}
+
+/** Each row's quantized embedding: the sum of its token rows (`tokens`: n x width global tokens). */
+export function quantizedVectors(tokenRows: Matrix, tokens: Int32Array, width: number): Matrix {
+  const d = tokenRows.cols;
+  const n = tokens.length / width;
+  const data = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < width; p++) {
+      const t = tokens[i * width + p];
+      for (let j = 0; j < d; j++) data[i * d + j] += tokenRows.data[t * d + j];
+    }
+  }
+  return { data, rows: n, cols: d };
+}
+
+/**
  * Incremental assignment: SIDs for new items (or queries) from existing codebooks: keyword
  * enhancement with the saved pool, then the nearest code at every RQ level and in every OPQ
  * subspace. Balanced levels assign plainly (capacity only shapes training).

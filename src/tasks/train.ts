@@ -19,7 +19,7 @@ import type { ExampleSource } from '../tensor/batching.js';
 import { countParams, disposeParams, type Params } from '../model/params.js';
 import { type BpeData, BpeTokenizer } from '../model/tokenizer.js';
 import type { SidLayout } from '../sids/layout.js';
-import type { SidModel } from '../sids/model.js';
+import { type SidModel, tokenVectors } from '../sids/model.js';
 import type { Matrix } from '../sids/matrix.js';
 import { alignRows, loadSids } from '../sids/pipeline.js';
 import { SidTrie } from '../sids/trie.js';
@@ -288,30 +288,12 @@ export function generativePhaseObjective(config: PhaseObjectiveConfig): Objectiv
 export function sidInitRows(model: SidModel, d: number, scale: number): Float32Array | null {
   const k = model.dim;
   if (k > d) return null;
-  const rows: number[] = [];
-  const pad = () => {
-    for (let j = k; j < d; j++) rows.push(0);
-  };
-  for (const cb of model.rq) {
-    for (let c = 0; c < cb.rows; c++) {
-      for (let j = 0; j < k; j++) rows.push(cb.data[c * cb.cols + j] * scale);
-      pad();
-    }
+  const tokens = tokenVectors(model);
+  const rows = new Float32Array(tokens.rows * d);
+  for (let t = 0; t < tokens.rows; t++) {
+    for (let j = 0; j < k; j++) rows[t * d + j] = tokens.data[t * k + j] * scale;
   }
-  if (model.opq) {
-    const { rotation: r, bounds, codebooks } = model.opq;
-    codebooks.forEach((cb, m) => {
-      for (let c = 0; c < cb.rows; c++) {
-        for (let j = 0; j < k; j++) {
-          let x = 0;
-          for (let col = bounds[m]; col < bounds[m + 1]; col++) x += cb.data[c * cb.cols + col - bounds[m]] * r.data[j * k + col];
-          rows.push(x * scale);
-        }
-        pad();
-      }
-    });
-  }
-  return Float32Array.from(rows);
+  return rows;
 }
 
 /**
