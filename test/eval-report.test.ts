@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { baseline } from '../src/baselines/registry.js';
-import { compareToReference, mergeReports, readReport, renderMarkdown } from '../src/eval/report.js';
+import { compareToReference, labelReport, mergeReports, readReport, renderMarkdown } from '../src/eval/report.js';
 import { runEvaluation, writeReport } from '../src/eval/run.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { plantedChain } from './eval-fixtures.js';
@@ -71,6 +71,13 @@ test('reports merge so a later system is tested against stored baselines', async
   const other = await runEvaluation(inter, { ...common, ks: [5], systems: entries(['popular']) });
   assert.throws(() => mergeReports([a, other]), /dataset and --k must match/);
   assert.throws(() => readReport(join(dirA, 'missing')), /written by `gensearch eval/);
+  // Two runs of one system merge under labels and are tested against each other.
+  const twice = mergeReports([labelReport(readReport(dirB), 'cf-a'), labelReport(readReport(dirB), 'cf-b')]);
+  compareToReference(twice, 'cf-a');
+  const b2 = twice.runs.filter((r) => r.system === 'cf-b');
+  assert.equal(b2.length, 2);
+  for (const r of b2) assert.equal(r.significance!['ndcg@10'].delta, 0, 'the same ranks: no difference');
+  assert.deepEqual(new Set(labelReport(merged, 'x').runs.map((r) => r.system)), new Set(['popular@x', 'itemcf@x']));
 });
 
 test('gensearch eval and report on the command line', (t) => {

@@ -87,6 +87,25 @@ export function compareToReference(report: EvalReport, reference = report.meta.r
   }
 }
 
+/**
+ * Renames the systems of a report, so that two runs of one system (e.g. two generative models)
+ * can be merged and tested against each other: a report of one system takes `label` as its
+ * name, one of several systems names each `<system>@<label>`.
+ */
+export function labelReport(report: EvalReport, label: string): EvalReport {
+  const systems = new Set(report.runs.map((r) => r.system));
+  const rename = (system: string) => (systems.size === 1 ? label : `${system}@${label}`);
+  const ranks = new Map<string, StoredRanks>();
+  const runs = report.runs.map((run) => {
+    const renamed = { ...run, system: rename(run.system) };
+    const stored = report.ranks.get(runKey(run));
+    if (stored) ranks.set(runKey(renamed), stored);
+    return renamed;
+  });
+  const reference = systems.has(report.meta.reference) ? rename(report.meta.reference) : report.meta.reference;
+  return { meta: { ...report.meta, reference }, runs, ranks };
+}
+
 /** Merges reports (e.g. a new model's run with stored baselines) into one; same dataset and K. */
 export function mergeReports(reports: readonly EvalReport[]): EvalReport {
   if (reports.length === 0) throw badInput('report needs at least one --in folder');
