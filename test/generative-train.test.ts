@@ -48,25 +48,28 @@ test('recipes: settings parse with clear errors; stage ablations drop their phas
   assert.throws(() => generativeRecipe({ itemEmbedding: 'yes' }), /true or false/);
 });
 
+/** Sample inputs over the planted shop of 30 users and 24 items (tiny profile, 3-token SIDs). */
+function shopSampleInputs(recipe: Record<string, string> = {}) {
+  const { inter, sids } = plantedShop(30, 24);
+  const { train } = buildEvalData(inter, 'rec', 'valid');
+  const cfg = recipeConfig(generativeRecipe({ profile: 'tiny', ...recipe }), { textVocab: 20, sidSizes: [4, 8, 3], nItems: 24 });
+  const inputs = {
+    train,
+    itemSids: sids.itemTokens,
+    querySids: sids.queries,
+    tokenizer: BpeTokenizer.train(['beauty lipstick'], { vocabSize: 20 }),
+    pack: packContext(cfg, sids.itemTokens),
+    useQuerySid: true,
+    useHistory: true,
+  };
+  return { inter, sids, train, inputs };
+}
+
 test('stage samples come from the training view only: sliding windows end at the item before each target', async () => {
   await initTensorRuntime();
-  const { inter, sids } = plantedShop(30, 24);
   const { successor } = plantedSequences(30, 24, 7, 5, 9);
-  const { train } = buildEvalData(inter, 'rec', 'valid');
-  const cfg = recipeConfig(generativeRecipe({ profile: 'tiny', maxHistory: '3' }), { textVocab: 20, sidSizes: [4, 8, 3], nItems: 24 });
-  const set = buildSamples(
-    {
-      train,
-      itemSids: sids.itemTokens,
-      querySids: sids.queries,
-      tokenizer: BpeTokenizer.train(['beauty lipstick'], { vocabSize: 20 }),
-      pack: packContext(cfg, sids.itemTokens),
-      useQuerySid: true,
-      useHistory: true,
-    },
-    { rec: 1, search: 1, item2sid: 1, item2next: 0.5 },
-    1,
-  );
+  const { inter, sids, train, inputs } = shopSampleInputs({ maxHistory: '3' });
+  const set = buildSamples(inputs, { rec: 1, search: 1, item2sid: 1, item2next: 0.5 }, 1);
   const positions = train.sequences.reduce((n, s) => n + Math.max(0, s.length - 1), 0);
   assert.equal(set.counts.rec, positions, 'one rec sample per training position after the first');
   assert.equal(set.counts.search, positions);
@@ -91,18 +94,7 @@ test('stage samples come from the training view only: sliding windows end at the
 
 test('item2cf samples: an anchor per training interaction, its target one of its ItemCF neighbours, the same every build', async () => {
   await initTensorRuntime();
-  const { inter, sids } = plantedShop(30, 24);
-  const { train } = buildEvalData(inter, 'rec', 'valid');
-  const cfg = recipeConfig(generativeRecipe({ profile: 'tiny' }), { textVocab: 20, sidSizes: [4, 8, 3], nItems: 24 });
-  const inputs = {
-    train,
-    itemSids: sids.itemTokens,
-    querySids: sids.queries,
-    tokenizer: BpeTokenizer.train(['beauty lipstick'], { vocabSize: 20 }),
-    pack: packContext(cfg, sids.itemTokens),
-    useQuerySid: true,
-    useHistory: true,
-  };
+  const { sids, train, inputs } = shopSampleInputs();
   assert.equal(buildSamples(inputs, { rec: 1 }, 1).counts.item2cf, 0, 'absent from the mix: none');
   assert.ok(!('item2cf' in generativeRecipe().mix), 'the default recipe leaves it out, so older recipes hash the same');
   const set = buildSamples(inputs, { item2cf: 1 }, 1);
