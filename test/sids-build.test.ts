@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GensearchError } from '../src/errors.js';
 import { buildSids, defaultSidConfig, type SidConfig } from '../src/sids/build.js';
+import { smoothByCooccurrence } from '../src/sids/cooccurrence.js';
 import { keywordFields } from '../src/sids/keywords/pool.js';
 import { assignSids } from '../src/sids/model.js';
 import { gaussianBlobs, hashEmbedder } from '../src/sids/synthetic.js';
@@ -94,6 +95,47 @@ test('SID build rejects an empty catalog, NaN vectors and codebooks larger than 
   bad(() => buildSids(tf, { items, embeddings }, { ...cfg, opq: { k: 128, subspaces: 2 } }), /OPQ sub-quantizer 1: codebook size 128 is larger than the 80 vectors/);
   bad(() => buildSids(tf, { items: items.slice(1), embeddings }, cfg), /80 embeddings for 79 items/);
   bad(() => buildSids(tf, { items, embeddings }, { ...small }), /needs the text encoder/);
+});
+
+test('co-occurrence smoothing moves items bought with another category onto its level-1 code', async () => {
+  const tf = await initTensorRuntime();
+  const { items, embeddings, labels } = catalog(400, 8);
+  // The first 20 items of category 0 are each bought with 5 items of category 1.
+  const movers = [...labels.keys()].filter((i) => labels[i] === 0).slice(0, 20);
+  const partners = [...labels.keys()].filter((i) => labels[i] === 1);
+  const rowStart = new Int32Array(items.length + 1);
+  const cols: number[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const m = movers.indexOf(i);
+    if (m >= 0) cols.push(...partners.slice(5 * m, 5 * m + 5));
+    rowStart[i + 1] = cols.length;
+  }
+  const similarity = { rowStart, cols: Int32Array.from(cols), vals: new Float32Array(cols.length).fill(1) };
+  const cfg: SidConfig = { ...small, levels: [4], balancedLevels: [], opq: null, keywords: null };
+  const level1 = (codes: Int32Array, i: number) => codes[i];
+  const onPartnerCode = (codes: Int32Array) => {
+    const partnerCode = level1(codes, partners[0]);
+    return movers.filter((i) => level1(codes, i) === partnerCode).length;
+  };
+  const plain = buildSids(tf, { items, embeddings, similarity }, cfg);
+  const smoothed = buildSids(tf, { items, embeddings, similarity }, { ...cfg, cooccurrence: { weight: 4 } });
+  assert.equal(onPartnerCode(plain.codes), 0);
+  assert.ok(onPartnerCode(smoothed.codes) >= 18, `${onPartnerCode(smoothed.codes)} of 20 movers share the partners' code`);
+  // Items without co-occurrence keep their category's code.
+  const stay = partners.slice(100).filter((i) => level1(smoothed.codes, i) === level1(smoothed.codes, partners[0])).length;
+  assert.ok(stay >= partners.slice(100).length - 1);
+  assert.throws(() => buildSids(tf, { items, embeddings }, { ...cfg, cooccurrence: { weight: 1 } }), /needs the item-to-item similarity/);
+  assert.throws(() => buildSids(tf, { items, embeddings, similarity }, { ...cfg, cooccurrence: { weight: -1 } }), /co-occurrence weight must be a positive number/);
+});
+
+test('co-occurrence smoothing keeps each vector length and leaves items without neighbours alone', () => {
+  const vectors = { data: Float32Array.of(1, 0, 0, 1, 0, 2), rows: 3, cols: 2 };
+  const similarity = { rowStart: Int32Array.of(0, 1, 1, 1), cols: Int32Array.of(1), vals: Float32Array.of(0.5) };
+  const out = smoothByCooccurrence(vectors, similarity, { weight: 1 });
+  // Item 0: (1, 0) + (0, 1), rescaled to length 1; items 1 and 2 have no neighbours.
+  assert.ok(Math.abs(out.data[0] - Math.SQRT1_2) < 1e-6 && Math.abs(out.data[1] - Math.SQRT1_2) < 1e-6, `${out.data.subarray(0, 2)}`);
+  assert.deepEqual(Array.from(out.data.subarray(2)), [0, 1, 0, 2]);
+  assert.throws(() => smoothByCooccurrence(vectors, { ...similarity, rowStart: Int32Array.of(0, 1) }, { weight: 1 }), /1 rows for 3 items/);
 });
 
 test('default config is sized for the catalog', () => {

@@ -69,6 +69,8 @@ test('sids build stores item and query SIDs, saves codebooks; the index and trie
   const r = buildDatasetSids(tf, store, { home, dataset: 'd', config, embeddings, queries, encoder: fake });
   assert.ok(r.build.report.purity[0].leaf > 0.95, `level-1 purity ${r.build.report.purity[0].leaf}`);
   assert.ok(r.build.report.coPurchase && r.build.report.coPurchase.pairs > 0);
+  // 50 users with 6 events: one held-out pair each (last training item -> validation item) unless the two are one item.
+  assert.ok(r.build.report.heldOut && r.build.report.heldOut.pairs >= 45 && r.build.report.heldOut.pairs <= 50, JSON.stringify(r.build.report.heldOut));
   const nb = r.build.report.neighbours;
   assert.ok(nb && nb.pairs > 0 && nb.embedding >= 0 && nb.embedding <= 1 && nb.quantized >= 0 && nb.quantized <= 1, JSON.stringify(nb));
   assert.equal(r.queryAgreement?.queries, 3);

@@ -67,9 +67,14 @@ test('neighbour recall: a co-purchased item among the anchor top 10 by the embed
   const quantized = { data: embeddings.data.slice(), rows: n, cols: 2 };
   quantized.data.set([-1, 0], 2);
   const codes = Int32Array.from({ length: n }, (_, i) => i);
-  const r = codebookReport(codes, { levels: [n], opq: null }, { pairs: Int32Array.of(0, 1), vectors: { embeddings, quantized } });
+  const r = codebookReport(codes, { levels: [n], opq: null }, { heldOutPairs: Int32Array.of(0, 1), vectors: { embeddings, quantized } });
   assert.deepEqual(r.neighbours, { pairs: 1, embedding: 1, quantized: 0 });
-  assert.equal(codebookReport(codes, { levels: [n], opq: null }, { pairs: Int32Array.of(0, 1) }).neighbours, null, 'no vectors, no measure');
+  assert.equal(codebookReport(codes, { levels: [n], opq: null }, { heldOutPairs: Int32Array.of(0, 1) }).neighbours, null, 'no vectors, no measure');
+  assert.equal(
+    codebookReport(codes, { levels: [n], opq: null }, { pairs: Int32Array.of(0, 1), vectors: { embeddings, quantized } }).neighbours,
+    null,
+    'training pairs alone give no measure: it is taken on held-out pairs',
+  );
 });
 
 test('trie: allowed next tokens, walks, leaves with items in rank order', () => {

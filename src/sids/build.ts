@@ -1,8 +1,10 @@
+import type { SimilarityMatrix } from '../baselines/similarity.js';
 import { badInput } from '../errors.js';
 import type { ItemRecord } from '../store/types.js';
 import { Rng } from '../tensor/rng.js';
 import type { Tf } from '../tensor/runtime.js';
 import { type CodebookReport, codebookReport } from './codebook-metrics.js';
+import { checkCooccurrenceConfig, type CooccurrenceConfig, smoothByCooccurrence } from './cooccurrence.js';
 import { DEFAULT_FUSION, type FusionWeights } from './keywords/fusion.js';
 import { KEYWORD_DEFAULTS, type KeywordPoolConfig, KeywordPool, keywordFields } from './keywords/pool.js';
 import { codesToTokens, collisionRanks, joinCodes, type SidLayout, lexOrder, sidWidth } from './layout.js';
@@ -25,6 +27,8 @@ export interface SidConfig {
   seed: number;
   /** Keyword enhancement, or null to quantize the raw embeddings. */
   keywords: { pool: KeywordPoolConfig; weights: FusionWeights } | null;
+  /** Co-occurrence smoothing of the quantized vectors (see `smoothByCooccurrence`), or null. */
+  cooccurrence: CooccurrenceConfig | null;
 }
 
 /** Defaults that do not depend on the catalog size. */
@@ -50,6 +54,7 @@ export function defaultSidConfig(items: number): SidConfig {
     opqIterations: SID_DEFAULTS.opqIterations,
     seed: SID_DEFAULTS.seed,
     keywords: { pool: { ...KEYWORD_DEFAULTS }, weights: { ...DEFAULT_FUSION } },
+    cooccurrence: null,
   };
 }
 
@@ -68,6 +73,10 @@ export interface SidBuildInputs {
   encoderVersion?: string;
   /** Co-purchased item pairs (row indices, flat [a0, b0, a1, b1, ...]) for the report. */
   pairs?: Int32Array;
+  /** Pairs held out of the embeddings and the similarity, for the report (see `ReportInputs`). */
+  heldOutPairs?: Int32Array;
+  /** Item-to-item similarity over the catalog rows (needed when `config.cooccurrence` is set). */
+  similarity?: SimilarityMatrix;
 }
 
 export interface KeywordStats {
@@ -108,10 +117,11 @@ export function checkSidConfig(config: SidConfig, dim: number): void {
       throw badInput(`fusion weights must be >= 0 and not both 0; got embedding ${w.embedding}, keywords ${w.keywords}`);
     }
   }
+  if (config.cooccurrence) checkCooccurrenceConfig(config.cooccurrence);
 }
 
 /**
- * KHQE on a catalog: keyword enhancement -> RQ-KMeans -> OPQ on the last residual -> SIDs with
+ * KHQE on a catalog: keyword enhancement -> optional co-occurrence smoothing -> RQ-KMeans -> OPQ on the last residual -> SIDs with
  * deterministic collision ranks and the codebook report. Deterministic under `config.seed`.
  */
 export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tick?: Tick): SidBuildResult {
@@ -154,6 +164,10 @@ export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tic
     };
     vectors = enhance(model, embeddings, fields);
   }
+  if (config.cooccurrence) {
+    if (!inputs.similarity) throw badInput('co-occurrence smoothing needs the item-to-item similarity of the training behaviour');
+    vectors = smoothByCooccurrence(vectors, inputs.similarity, config.cooccurrence);
+  }
   tick?.(1, 'keywords');
   const t1 = performance.now();
   const rq = trainRq(
@@ -176,6 +190,7 @@ export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tic
   const report = codebookReport(codes, layout, {
     categories: items.map((it) => it.categories[0] ?? null),
     pairs: inputs.pairs,
+    heldOutPairs: inputs.heldOutPairs,
     seed: config.seed,
     vectors: { embeddings, quantized: quantizedVectors(tokenVectors(model), codesToTokens(layout, codes), width) },
   });

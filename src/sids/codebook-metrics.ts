@@ -23,10 +23,12 @@ export interface CodebookReport {
   /** Per prefix length 1..width: share of items in their prefix's majority category. */
   purity: { prefix: number; top: number; leaf: number }[];
   /** Per prefix length 1..width: share of co-purchased pairs / random pairs sharing that prefix. */
-  coPurchase: { pairs: number; shared: number[]; random: number[] } | null;
+  coPurchase: PairSharing | null;
+  /** The same on held-out pairs, which no build input (embeddings, co-occurrence) has seen. */
+  heldOut: PairSharing | null;
   /**
    * How much of the embeddings' co-purchase neighbourhood the quantization keeps: over a sample
-   * of co-purchased pairs (a, b), the share where b is among a's 10 best-scored other items by
+   * of held-out pairs (a, b), the share where b is among a's 10 best-scored other items by
    * e(a).e(j) (`embedding`) and by e(a).q(j) with q the items' quantized vectors (`quantized`).
    */
   neighbours: { pairs: number; embedding: number; quantized: number } | null;
@@ -37,13 +39,26 @@ export interface ReportInputs {
   categories?: (string[] | null)[];
   /** Co-purchased pairs as a flat [a0, b0, a1, b1, ...] list of row indices. */
   pairs?: Int32Array;
+  /**
+   * Co-purchased pairs held out of every build input, as `pairs` (the gensearch pipeline: each
+   * user's last training item -> validation item). A build that quantizes co-occurrence would
+   * be graded on its own training data by `pairs`; these keep the measure honest.
+   */
+  heldOutPairs?: Int32Array;
   /** Seed of the random-pair baseline. */
   seed?: number;
   /** The embeddings and their quantized vectors (rows as `codes`), for `neighbours`. */
   vectors?: { embeddings: Matrix; quantized: Matrix };
 }
 
-/** Co-purchased pairs the neighbourhood recall samples (each pair ranks the whole catalog twice). */
+/** Per prefix length 1..width: share of co-purchased pairs / random pairs sharing that prefix. */
+export interface PairSharing {
+  pairs: number;
+  shared: number[];
+  random: number[];
+}
+
+/** Held-out pairs the neighbourhood recall samples (each pair ranks the whole catalog twice). */
 const NEIGHBOUR_PAIRS = 2000;
 
 /**
@@ -81,7 +96,11 @@ export function codebookReport(codes: Int32Array, layout: SidLayout, inputs: Rep
     itemsPerSid: { mean: n / full.distinct, max: full.largest },
     purity,
     coPurchase: inputs.pairs ? pairSharing(codes, width, inputs.pairs, new Rng(inputs.seed ?? 0)) : null,
-    neighbours: inputs.pairs && inputs.vectors ? neighbourRecall(inputs.vectors.embeddings, inputs.vectors.quantized, inputs.pairs, new Rng(inputs.seed ?? 0)) : null,
+    heldOut: inputs.heldOutPairs ? pairSharing(codes, width, inputs.heldOutPairs, new Rng(inputs.seed ?? 0)) : null,
+    neighbours:
+      inputs.heldOutPairs && inputs.vectors
+        ? neighbourRecall(inputs.vectors.embeddings, inputs.vectors.quantized, inputs.heldOutPairs, new Rng(inputs.seed ?? 0))
+        : null,
   };
 }
 
@@ -144,7 +163,7 @@ function commonPrefix(codes: Int32Array, width: number, a: number, b: number): n
   return p;
 }
 
-function pairSharing(codes: Int32Array, width: number, pairs: Int32Array, rng: Rng) {
+function pairSharing(codes: Int32Array, width: number, pairs: Int32Array, rng: Rng): PairSharing {
   const m = pairs.length / 2;
   const n = codes.length / width;
   const shared = new Array<number>(width).fill(0);
@@ -173,15 +192,13 @@ export function formatReport(r: CodebookReport): string {
   if (r.purity.length) {
     lines.push(`category purity by prefix length (top / leaf): ${r.purity.map((p) => `${p.prefix}: ${pct(p.top)} / ${pct(p.leaf)}`).join(', ')}`);
   }
-  if (r.coPurchase) {
-    const c = r.coPurchase;
-    lines.push(
-      `co-purchase pairs (${c.pairs}) sharing prefix 1..${c.shared.length}: ${c.shared.map(pct).join(' ')}; random pairs: ${c.random.map(pct).join(' ')}`,
-    );
-  }
+  const sharing = (what: string, c: PairSharing) =>
+    `${what} (${c.pairs}) sharing prefix 1..${c.shared.length}: ${c.shared.map(pct).join(' ')}; random pairs: ${c.random.map(pct).join(' ')}`;
+  if (r.coPurchase) lines.push(sharing('co-purchase pairs', r.coPurchase));
+  if (r.heldOut) lines.push(sharing('held-out co-purchase pairs', r.heldOut));
   if (r.neighbours) {
     const nb = r.neighbours;
-    lines.push(`co-purchase neighbour recall@10 (${nb.pairs} pairs): embeddings ${pct(nb.embedding)}, quantized vectors ${pct(nb.quantized)}`);
+    lines.push(`held-out co-purchase neighbour recall@10 (${nb.pairs} pairs): embeddings ${pct(nb.embedding)}, quantized vectors ${pct(nb.quantized)}`);
   }
   return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 import type { Tf } from '../tensor/runtime.js';
 import { SID_DEFAULTS, type SidConfig } from './build.js';
-import type { CodebookReport } from './codebook-metrics.js';
+import type { CodebookReport, PairSharing } from './codebook-metrics.js';
 import { type QueryAgreement, runSidBuild, type SidInputs, type TextEmbedder } from './pipeline.js';
 
 export interface SidVariant {
@@ -37,6 +37,11 @@ export function sizeVariants(base: SidConfig, levels: number[][], opq: number[])
     }
   }
   return out;
+}
+
+/** The base config with co-occurrence smoothing at each weight. */
+export function cooccurrenceVariants(base: SidConfig, weights: number[]): SidVariant[] {
+  return weights.map((weight) => ({ name: `co-occurrence weight ${weight}`, config: { ...base, cooccurrence: { weight } } }));
 }
 
 export interface VariantResult {
@@ -84,12 +89,14 @@ export function comparisonTable(results: readonly VariantResult[]): string {
     'leaf-category purity L1 / L2 / L3',
     'co-purchase pairs sharing L1 / L1-2 (random pairs)',
     'item shares L1 with its query',
-    'co-purchase neighbour R@10: embeddings / quantized',
+    'held-out pairs sharing L1 / L1-2 (random pairs)',
+    'held-out neighbour R@10: embeddings / quantized',
     'build s',
   ];
   const rows = results.map((r) => {
     const p = r.report.purity;
-    const c = r.report.coPurchase;
+    const sharing = (c: PairSharing | null) =>
+      c ? `${pct(c.shared[0])} / ${pct(c.shared[1])} (${pct(c.random[0])} / ${pct(c.random[1])})` : 'n/a';
     return [
       r.name,
       pct(r.report.curL1),
@@ -99,8 +106,9 @@ export function comparisonTable(results: readonly VariantResult[]): string {
       pct(r.report.icr),
       String(r.report.itemsPerSid.max),
       p.length >= 3 ? `${pct(p[0].leaf)} / ${pct(p[1].leaf)} / ${pct(p[2].leaf)}` : 'n/a',
-      c ? `${pct(c.shared[0])} / ${pct(c.shared[1])} (${pct(c.random[0])} / ${pct(c.random[1])})` : 'n/a',
+      sharing(r.report.coPurchase),
       pct(r.queryAgreement?.itemQueryPrefix[0]),
+      sharing(r.report.heldOut),
       r.report.neighbours ? `${pct(r.report.neighbours.embedding)} / ${pct(r.report.neighbours.quantized)}` : 'n/a',
       r.seconds.toFixed(1),
     ];

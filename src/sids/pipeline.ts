@@ -1,6 +1,9 @@
 import { join } from 'node:path';
+import type { SimilarityMatrix } from '../baselines/similarity.js';
 import { type Embeddings, readEmbeddings } from '../encoders/embfile.js';
+import { I2I_SOURCES } from '../encoders/pairs.js';
 import { badInput, GensearchError, notFound } from '../errors.js';
+import { buildEvalData, MIN_SEQUENCE } from '../eval/protocol.js';
 import { hemQuery } from '../eval/query.js';
 import { progress } from '../progress.js';
 import { type Interactions, loadInteractions } from '../store/interactions.js';
@@ -31,15 +34,20 @@ export interface TextEmbedder {
 }
 
 /**
- * Co-purchase pairs for the report: consecutive items of each user's training sequence (all
- * but the last two items, which are held out by leave-one-out), as row indices.
+ * Co-purchase pairs for the report, as row indices: `training`, consecutive items of each
+ * user's training sequence (all but the last two items, which leave-one-out holds out);
+ * `heldOut`, each user's last training item -> validation item, which nothing a build reads has
+ * seen.
  */
-export function coPurchasePairs(inter: Interactions): Int32Array {
-  const out: number[] = [];
+export function coPurchasePairs(inter: Interactions): { training: Int32Array; heldOut: Int32Array } {
+  const training: number[] = [];
+  const heldOut: number[] = [];
   for (const seq of inter.sequences) {
-    for (let i = 1; i < seq.length - 2; i++) if (seq[i - 1] !== seq[i]) out.push(seq[i - 1], seq[i]);
+    const n = seq.length;
+    for (let i = 1; i < n - 2; i++) if (seq[i - 1] !== seq[i]) training.push(seq[i - 1], seq[i]);
+    if (n >= MIN_SEQUENCE && seq[n - 3] !== seq[n - 2]) heldOut.push(seq[n - 3], seq[n - 2]);
   }
-  return Int32Array.from(out);
+  return { training: Int32Array.from(training), heldOut: Int32Array.from(heldOut) };
 }
 
 /** Rows of `emb` in the order of `ids`; every id must be present. */
@@ -70,8 +78,10 @@ export interface SidInputs {
   /** Item embeddings in catalog order. */
   embeddings: Matrix;
   encoderVersion: string;
-  /** Co-purchase pairs of the training sequences (see `coPurchasePairs`). */
-  pairs: Int32Array;
+  /** Co-purchase pairs of the training sequences and held-out ones (see `coPurchasePairs`). */
+  pairs: { training: Int32Array; heldOut: Int32Array };
+  /** ItemCF similarity of the training view (top neighbours), for co-occurrence smoothing. */
+  similarity: SimilarityMatrix;
   /** Query texts and their embeddings, when the encoder wrote them. */
   queries: { texts: string[]; vectors: Matrix } | null;
 }
@@ -89,6 +99,7 @@ export function loadSidInputs(store: Store, options: { dataset: string; embeddin
     embeddings: alignRows(emb, inter.items.map((it) => it.id), options.embeddings),
     encoderVersion: emb.modelVersion,
     pairs: coPurchasePairs(inter),
+    similarity: I2I_SOURCES.itemcf(buildEvalData(inter, 'rec', 'valid').train),
     queries: q && { texts: q.ids, vectors: { data: q.data, rows: q.ids.length, cols: q.dim } },
   };
 }
@@ -114,7 +125,9 @@ export function runSidBuild(tf: Tf, inputs: SidInputs, config: SidConfig, encode
       embeddings: inputs.embeddings,
       encode: encoder ? (texts) => encoder.encode(texts) : undefined,
       encoderVersion: inputs.encoderVersion,
-      pairs: inputs.pairs,
+      pairs: inputs.pairs.training,
+      heldOutPairs: inputs.pairs.heldOut,
+      similarity: inputs.similarity,
     },
     config,
     tick,

@@ -9,7 +9,7 @@ import { metricLabel } from '../../eval/metrics.js';
 import { SPLITS, type Split } from '../../eval/types.js';
 import { badInput } from '../../errors.js';
 import { cliContext, type GlobalOptions } from '../context.js';
-import { interactionsOf, parseInteger, parseList } from './eval.js';
+import { interactionsOf, parseInteger, parseList, parsePositive } from './eval.js';
 
 interface EmbedCliOptions {
   dataset: string;
@@ -27,12 +27,6 @@ interface EmbedCliOptions {
   historyWeights: string;
   i2i: string;
   out?: string;
-}
-
-function parsePositive(text: string, option: string): number {
-  const x = Number(text);
-  if (!(x > 0) || !Number.isFinite(x)) throw badInput(`${option} expects a positive number; got "${text}"`);
-  return x;
 }
 
 export function registerEmbed(program: Command): void {

@@ -39,6 +39,12 @@ export function parseInteger(text: string, option: string, min = 0): number {
   return n;
 }
 
+export function parsePositive(text: string, option: string): number {
+  const x = Number(text);
+  if (!(x > 0) || !Number.isFinite(x)) throw badInput(`${option} expects a positive number; got "${text}"`);
+  return x;
+}
+
 /** Commander collector for repeatable options. */
 export const collect = (value: string, previous: string[]): string[] => [...previous, value];
 

@@ -7,7 +7,7 @@ import { itemText } from '../../encoders/text.js';
 import { badInput } from '../../errors.js';
 import { defaultSidConfig, SID_DEFAULTS, type SidBuildResult, type SidConfig } from '../../sids/build.js';
 import { type CodebookReport, formatReport } from '../../sids/codebook-metrics.js';
-import { comparisonTable, compareSidVariants, sizeVariants, standardVariants } from '../../sids/compare.js';
+import { comparisonTable, compareSidVariants, cooccurrenceVariants, sizeVariants, standardVariants } from '../../sids/compare.js';
 import { DEFAULT_FUSION } from '../../sids/keywords/fusion.js';
 import { KEYWORD_TYPES, type KeywordType, type Lexicon } from '../../sids/keywords/lexicon.js';
 import { KEYWORD_DEFAULTS } from '../../sids/keywords/pool.js';
@@ -23,7 +23,7 @@ import {
 import type { Store } from '../../store/types.js';
 import { initTensorRuntime } from '../../tensor/runtime.js';
 import { type CliContext, cliContext, type GlobalOptions } from '../context.js';
-import { parseInteger, parseList } from './eval.js';
+import { parseInteger, parseList, parsePositive } from './eval.js';
 
 interface ConfigOptions {
   dataset: string;
@@ -40,6 +40,7 @@ interface ConfigOptions {
   iterations?: string;
   opqIterations?: string;
   seed?: string;
+  cooccurrence?: string;
   embeddings?: string;
   queries: string | boolean;
 }
@@ -61,6 +62,7 @@ function withConfigOptions(cmd: Command): Command {
     .option('--iterations <n>', `most Lloyd iterations per RQ level (default ${SID_DEFAULTS.iterations})`)
     .option('--opq-iterations <n>', `OPQ alternations, codebooks <-> rotation (default ${SID_DEFAULTS.opqIterations})`)
     .option('--seed <n>', `seed of k-means++ seeding and the OPQ start rotation (default ${SID_DEFAULTS.seed})`)
+    .option('--cooccurrence <w>', 'pull each item toward its ItemCF neighbours of the training behaviour by weight w before quantizing (default off)')
     .option('--embeddings <path>', 'item embeddings manifest (default <home>/<dataset>/encoder/items.json)')
     .option('--queries <path>', 'query embeddings manifest (default <home>/<dataset>/encoder/queries.json)')
     .option('--no-queries', 'give no SIDs to queries');
@@ -122,6 +124,7 @@ function configFrom(opts: ConfigOptions, items: number): SidConfig {
           weights: { embedding: 1 - w, keywords: w },
         }
       : null,
+    cooccurrence: opts.cooccurrence ? { weight: parsePositive(opts.cooccurrence, '--cooccurrence') } : null,
   };
 }
 
@@ -144,7 +147,8 @@ async function withStore<T>(ctx: CliContext, fn: (store: Store) => Promise<T> | 
 
 function describeConfig(c: SidConfig): string {
   const opq = c.opq ? `${c.opq.subspaces}x${c.opq.k}` : 'none';
-  return `levels ${c.levels.join('-')}, OPQ ${opq}, balanced levels [${c.balancedLevels.join(',')}], keywords ${c.keywords ? 'on' : 'off'}, seed ${c.seed}`;
+  const cooc = c.cooccurrence ? `, co-occurrence weight ${c.cooccurrence.weight}` : '';
+  return `levels ${c.levels.join('-')}, OPQ ${opq}, balanced levels [${c.balancedLevels.join(',')}], keywords ${c.keywords ? 'on' : 'off'}${cooc}, seed ${c.seed}`;
 }
 
 export function registerSids(program: Command): void {
@@ -233,8 +237,9 @@ export function registerSids(program: Command): void {
     .description('build variants in memory (RQ only / RQ+OPQ / balanced levels / no keywords / sizes) and print one comparison table')
     .option('--sizes <list>', 'also compare RQ sizes, e.g. "32,32,32;128,128,128"')
     .option('--opq-sizes <list>', 'with --sizes: OPQ sizes to pair with each, e.g. 64,256')
+    .option('--cooccurrence-weights <list>', 'also compare co-occurrence smoothing at these weights, e.g. 0.5,1,2')
     .option('--out <file>', 'also write the Markdown table to this file')
-    .action(async (opts: ConfigOptions & { sizes?: string; opqSizes?: string; out?: string }, cmd: Command) => {
+    .action(async (opts: ConfigOptions & { sizes?: string; opqSizes?: string; cooccurrenceWeights?: string; out?: string }, cmd: Command) => {
       const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
       const tf = await initTensorRuntime();
       await withStore(ctx, async (store) => {
@@ -245,6 +250,10 @@ export function registerSids(program: Command): void {
           const levels = opts.sizes.split(';').map((s) => parseSizes(s, '--sizes'));
           const opq = opts.opqSizes ? parseSizes(opts.opqSizes, '--opq-sizes') : [base.opq?.k ?? 256];
           variants.push(...sizeVariants(base, levels, opq));
+        }
+        if (opts.cooccurrenceWeights) {
+          const weights = opts.cooccurrenceWeights.split(',').map((w) => parsePositive(w.trim(), '--cooccurrence-weights'));
+          variants.push(...cooccurrenceVariants(base, weights));
         }
         const encoder = base.keywords ? await loadTextEncoder(encoderDir(ctx.home, opts.dataset)) : undefined;
         try {
