@@ -7,7 +7,6 @@ import { ENCODER_DEFAULTS } from '../../encoders/train.js';
 import { loadWordVectors } from '../../encoders/wink.js';
 import { metricLabel } from '../../eval/metrics.js';
 import { SPLITS, type Split } from '../../eval/types.js';
-import { badInput } from '../../errors.js';
 import { cliContext, type GlobalOptions } from '../context.js';
 import { interactionsOf, parseInteger, parseList, parsePositive } from './eval.js';
 
