@@ -124,6 +124,14 @@ test('co-occurrence smoothing moves items bought with another category onto its 
   // Items without co-occurrence keep their category's code.
   const stay = partners.slice(100).filter((i) => level1(smoothed.codes, i) === level1(smoothed.codes, partners[0])).length;
   assert.ok(stay >= partners.slice(100).length - 1);
+  // From level 2 on, level 1 is the plain build's and only the finer codes move.
+  const two: SidConfig = { ...cfg, levels: [4, 4] };
+  const plain2 = buildSids(tf, { items, embeddings, similarity }, two);
+  const later = buildSids(tf, { items, embeddings, similarity }, { ...two, cooccurrence: { weight: 4, fromLevel: 2 } });
+  const level = (codes: Int32Array, l: number) => Array.from({ length: items.length }, (_, i) => codes[2 * i + l]);
+  assert.deepEqual(level(later.codes, 0), level(plain2.codes, 0));
+  assert.notDeepEqual(level(later.codes, 1), level(plain2.codes, 1));
+  assert.throws(() => buildSids(tf, { items, embeddings, similarity }, { ...cfg, cooccurrence: { weight: 1, fromLevel: 2 } }), /fromLevel 2 is past the 1 RQ levels/);
   assert.throws(() => buildSids(tf, { items, embeddings }, { ...cfg, cooccurrence: { weight: 1 } }), /needs the item-to-item similarity/);
   assert.throws(() => buildSids(tf, { items, embeddings, similarity }, { ...cfg, cooccurrence: { weight: -1 } }), /co-occurrence weight must be a positive number/);
 });

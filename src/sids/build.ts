@@ -11,7 +11,7 @@ import { codesToTokens, collisionRanks, joinCodes, type SidLayout, lexOrder, sid
 import { checkVectors, type Matrix } from './matrix.js';
 import { enhance, quantizedVectors, type SidModel, tokenVectors } from './model.js';
 import { checkOpqConfig, trainOpq } from './opq.js';
-import { checkRqConfig, type LevelStats, type Tick, trainRq } from './rq.js';
+import { checkRqConfig, type LaterLevelVectors, type LevelStats, type Tick, trainRq } from './rq.js';
 
 export interface SidConfig {
   /** RQ codebook sizes, coarse to fine. */
@@ -117,7 +117,11 @@ export function checkSidConfig(config: SidConfig, dim: number): void {
       throw badInput(`fusion weights must be >= 0 and not both 0; got embedding ${w.embedding}, keywords ${w.keywords}`);
     }
   }
-  if (config.cooccurrence) checkCooccurrenceConfig(config.cooccurrence);
+  if (config.cooccurrence) {
+    checkCooccurrenceConfig(config.cooccurrence);
+    const from = config.cooccurrence.fromLevel ?? 1;
+    if (from > config.levels.length) throw badInput(`co-occurrence fromLevel ${from} is past the ${config.levels.length} RQ levels`);
+  }
 }
 
 /**
@@ -164,9 +168,10 @@ export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tic
     };
     vectors = enhance(model, embeddings, fields);
   }
+  let later: LaterLevelVectors | undefined;
   if (config.cooccurrence) {
     if (!inputs.similarity) throw badInput('co-occurrence smoothing needs the item-to-item similarity of the training behaviour');
-    vectors = smoothByCooccurrence(vectors, inputs.similarity, config.cooccurrence);
+    later = { fromLevel: config.cooccurrence.fromLevel ?? 1, data: smoothByCooccurrence(vectors, inputs.similarity, config.cooccurrence) };
   }
   tick?.(1, 'keywords');
   const t1 = performance.now();
@@ -175,6 +180,7 @@ export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tic
     vectors,
     { levels: config.levels, balancedLevels: config.balancedLevels, iterations: config.iterations, seed: rng.seed() },
     tick,
+    later,
   );
   model.rq = rq.codebooks;
   const t2 = performance.now();

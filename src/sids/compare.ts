@@ -39,9 +39,10 @@ export function sizeVariants(base: SidConfig, levels: number[][], opq: number[])
   return out;
 }
 
-/** The base config with co-occurrence smoothing at each weight. */
-export function cooccurrenceVariants(base: SidConfig, weights: number[]): SidVariant[] {
-  return weights.map((weight) => ({ name: `co-occurrence weight ${weight}`, config: { ...base, cooccurrence: { weight } } }));
+/** The base config with co-occurrence smoothing at each weight, from RQ level `fromLevel` on. */
+export function cooccurrenceVariants(base: SidConfig, weights: number[], fromLevel = 1): SidVariant[] {
+  const from = fromLevel > 1 ? ` from level ${fromLevel}` : '';
+  return weights.map((weight) => ({ name: `co-occurrence weight ${weight}${from}`, config: { ...base, cooccurrence: { weight, fromLevel } } }));
 }
 
 export interface VariantResult {

@@ -6,12 +6,20 @@ import type { Matrix } from './matrix.js';
 export interface CooccurrenceConfig {
   /** Weight of the similarity-weighted mean of an item's neighbours added to its own vector. */
   weight: number;
+  /**
+   * First RQ level (1-based) that clusters the smoothed vectors; the levels before it cluster
+   * the plain ones. Default 1. From 2 on, level 1 stays what the text says (the category a query
+   * points at) and co-purchase shapes the codes under it.
+   */
+  fromLevel?: number;
 }
 
 export function checkCooccurrenceConfig(config: CooccurrenceConfig): void {
   if (!(config.weight > 0 && Number.isFinite(config.weight))) {
     throw badInput(`co-occurrence weight must be a positive number; got ${config.weight}`);
   }
+  const from = config.fromLevel ?? 1;
+  if (!Number.isInteger(from) || from < 1) throw badInput(`co-occurrence fromLevel must be an integer >= 1; got ${from}`);
 }
 
 /**

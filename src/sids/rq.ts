@@ -49,13 +49,24 @@ export function checkRqConfig(config: RqConfig): void {
   }
 }
 
+/** Other vectors for the levels from `fromLevel` (1-based) on: see `trainRq`. */
+export interface LaterLevelVectors {
+  fromLevel: number;
+  data: Matrix;
+}
+
 /**
  * Residual k-means (RQ-KMeans): level 1 clusters the vectors, each next level clusters what the
  * previous levels left unexplained. Coarse levels carry the shared semantics (category), fine
- * ones tell neighbours apart. Each level has its own seed drawn from `seed`.
+ * ones tell neighbours apart. Each level has its own seed drawn from `seed`. With `later`, the
+ * levels from `later.fromLevel` on cluster `later.data` minus the centroids chosen so far, so
+ * the coarse levels follow `data` and the fine ones the other vectors.
  */
-export function trainRq(tf: Tf, data: Matrix, config: RqConfig, tick?: Tick): RqResult {
+export function trainRq(tf: Tf, data: Matrix, config: RqConfig, tick?: Tick, later?: LaterLevelVectors): RqResult {
   checkRqConfig(config);
+  if (later && (later.data.rows !== data.rows || later.data.cols !== data.cols)) {
+    throw badInput(`the later levels' vectors are ${later.data.rows} x ${later.data.cols}; the data is ${data.rows} x ${data.cols}`);
+  }
   const rng = new Rng(config.seed ?? 0);
   const iterations = config.iterations ?? 25;
   const L = config.levels.length;
@@ -65,6 +76,11 @@ export function trainRq(tf: Tf, data: Matrix, config: RqConfig, tick?: Tick): Rq
   const stats: LevelStats[] = [];
   config.levels.forEach((k, l) => {
     const balanced = (config.balancedLevels ?? []).includes(l + 1);
+    // residual = data - chosen centroids; switching to later.data adds (later.data - data).
+    if (later && l + 1 === later.fromLevel) {
+      if (l === 0) residual.data.set(later.data.data);
+      else for (let i = 0; i < residual.data.length; i++) residual.data[i] += later.data.data[i] - data.data[i];
+    }
     let done = 0;
     const r = kmeans(tf, residual, {
       k,

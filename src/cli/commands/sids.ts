@@ -41,6 +41,7 @@ interface ConfigOptions {
   opqIterations?: string;
   seed?: string;
   cooccurrence?: string;
+  cooccurrenceFromLevel?: string;
   embeddings?: string;
   queries: string | boolean;
 }
@@ -63,6 +64,7 @@ function withConfigOptions(cmd: Command): Command {
     .option('--opq-iterations <n>', `OPQ alternations, codebooks <-> rotation (default ${SID_DEFAULTS.opqIterations})`)
     .option('--seed <n>', `seed of k-means++ seeding and the OPQ start rotation (default ${SID_DEFAULTS.seed})`)
     .option('--cooccurrence <w>', 'pull each item toward its ItemCF neighbours of the training behaviour by weight w before quantizing (default off)')
+    .option('--cooccurrence-from-level <l>', 'first RQ level that clusters the smoothed vectors; earlier levels cluster the plain ones (default 1)')
     .option('--embeddings <path>', 'item embeddings manifest (default <home>/<dataset>/encoder/items.json)')
     .option('--queries <path>', 'query embeddings manifest (default <home>/<dataset>/encoder/queries.json)')
     .option('--no-queries', 'give no SIDs to queries');
@@ -124,8 +126,12 @@ function configFrom(opts: ConfigOptions, items: number): SidConfig {
           weights: { embedding: 1 - w, keywords: w },
         }
       : null,
-    cooccurrence: opts.cooccurrence ? { weight: parsePositive(opts.cooccurrence, '--cooccurrence') } : null,
+    cooccurrence: opts.cooccurrence ? { weight: parsePositive(opts.cooccurrence, '--cooccurrence'), fromLevel: fromLevel(opts) } : null,
   };
+}
+
+function fromLevel(opts: ConfigOptions): number {
+  return opts.cooccurrenceFromLevel ? parseInteger(opts.cooccurrenceFromLevel, '--cooccurrence-from-level', 1) : 1;
 }
 
 function paths(ctx: CliContext, opts: ConfigOptions): { embeddings: string; queries: string | null } {
@@ -147,7 +153,7 @@ async function withStore<T>(ctx: CliContext, fn: (store: Store) => Promise<T> | 
 
 function describeConfig(c: SidConfig): string {
   const opq = c.opq ? `${c.opq.subspaces}x${c.opq.k}` : 'none';
-  const cooc = c.cooccurrence ? `, co-occurrence weight ${c.cooccurrence.weight}` : '';
+  const cooc = c.cooccurrence ? `, co-occurrence weight ${c.cooccurrence.weight} from level ${c.cooccurrence.fromLevel ?? 1}` : '';
   return `levels ${c.levels.join('-')}, OPQ ${opq}, balanced levels [${c.balancedLevels.join(',')}], keywords ${c.keywords ? 'on' : 'off'}${cooc}, seed ${c.seed}`;
 }
 
@@ -253,7 +259,7 @@ export function registerSids(program: Command): void {
         }
         if (opts.cooccurrenceWeights) {
           const weights = opts.cooccurrenceWeights.split(',').map((w) => parsePositive(w.trim(), '--cooccurrence-weights'));
-          variants.push(...cooccurrenceVariants(base, weights));
+          variants.push(...cooccurrenceVariants(base, weights, fromLevel(opts)));
         }
         const encoder = base.keywords ? await loadTextEncoder(encoderDir(ctx.home, opts.dataset)) : undefined;
         try {
