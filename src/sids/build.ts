@@ -117,16 +117,13 @@ export function checkSidConfig(config: SidConfig, dim: number): void {
       throw badInput(`fusion weights must be >= 0 and not both 0; got embedding ${w.embedding}, keywords ${w.keywords}`);
     }
   }
-  if (config.cooccurrence) {
-    checkCooccurrenceConfig(config.cooccurrence);
-    const from = config.cooccurrence.fromLevel ?? 1;
-    if (from > config.levels.length) throw badInput(`co-occurrence fromLevel ${from} is past the ${config.levels.length} RQ levels`);
-  }
+  if (config.cooccurrence) checkCooccurrenceConfig(config.cooccurrence, config.levels.length);
 }
 
 /**
- * KHQE on a catalog: keyword enhancement -> optional co-occurrence smoothing -> RQ-KMeans -> OPQ on the last residual -> SIDs with
- * deterministic collision ranks and the codebook report. Deterministic under `config.seed`.
+ * KHQE on a catalog: keyword enhancement -> optional co-occurrence smoothing -> RQ-KMeans -> OPQ
+ * on the last residual -> SIDs with deterministic collision ranks and the codebook report.
+ * Deterministic under `config.seed`.
  */
 export function buildSids(tf: Tf, inputs: SidBuildInputs, config: SidConfig, tick?: Tick): SidBuildResult {
   const { items, embeddings } = inputs;

@@ -14,12 +14,14 @@ export interface CooccurrenceConfig {
   fromLevel?: number;
 }
 
-export function checkCooccurrenceConfig(config: CooccurrenceConfig): void {
+/** `levels`: the number of RQ levels, when known (the smoothing alone does not need it). */
+export function checkCooccurrenceConfig(config: CooccurrenceConfig, levels = Number.POSITIVE_INFINITY): void {
   if (!(config.weight > 0 && Number.isFinite(config.weight))) {
     throw badInput(`co-occurrence weight must be a positive number; got ${config.weight}`);
   }
   const from = config.fromLevel ?? 1;
   if (!Number.isInteger(from) || from < 1) throw badInput(`co-occurrence fromLevel must be an integer >= 1; got ${from}`);
+  if (from > levels) throw badInput(`co-occurrence fromLevel ${from} is past the ${levels} RQ levels`);
 }
 
 /**
