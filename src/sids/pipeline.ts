@@ -80,8 +80,8 @@ export interface SidInputs {
   encoderVersion: string;
   /** Co-purchase pairs of the training sequences and held-out ones (see `coPurchasePairs`). */
   pairs: { training: Int32Array; heldOut: Int32Array };
-  /** ItemCF similarity of the training view (top neighbours), for co-occurrence smoothing. */
-  similarity: SimilarityMatrix;
+  /** ItemCF similarity of the training view (top neighbours), built on first use (co-occurrence smoothing). */
+  similarity: () => SimilarityMatrix;
   /** Query texts and their embeddings, when the encoder wrote them. */
   queries: { texts: string[]; vectors: Matrix } | null;
 }
@@ -92,6 +92,7 @@ export function loadSidInputs(store: Store, options: { dataset: string; embeddin
   if (inter.items.length === 0) throw badInput(`dataset "${options.dataset}" has no items; import a catalog first`);
   const emb = readEmbeddings(options.embeddings);
   const q = options.queries ? readEmbeddings(options.queries) : null;
+  let similarity: SimilarityMatrix | undefined;
   if (q && q.dim !== emb.dim) throw badInput(`${options.queries} has ${q.dim}-d rows; ${options.embeddings} has ${emb.dim}-d: embed both with one encoder`);
   return {
     dataset: options.dataset,
@@ -99,7 +100,7 @@ export function loadSidInputs(store: Store, options: { dataset: string; embeddin
     embeddings: alignRows(emb, inter.items.map((it) => it.id), options.embeddings),
     encoderVersion: emb.modelVersion,
     pairs: coPurchasePairs(inter),
-    similarity: I2I_SOURCES.itemcf(buildEvalData(inter, 'rec', 'valid').train),
+    similarity: () => (similarity ??= I2I_SOURCES.itemcf(buildEvalData(inter, 'rec', 'valid').train)),
     queries: q && { texts: q.ids, vectors: { data: q.data, rows: q.ids.length, cols: q.dim } },
   };
 }
@@ -127,7 +128,7 @@ export function runSidBuild(tf: Tf, inputs: SidInputs, config: SidConfig, encode
       encoderVersion: inputs.encoderVersion,
       pairs: inputs.pairs.training,
       heldOutPairs: inputs.pairs.heldOut,
-      similarity: inputs.similarity,
+      similarity: config.cooccurrence ? inputs.similarity() : undefined,
     },
     config,
     tick,
