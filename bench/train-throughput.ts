@@ -1,17 +1,20 @@
 // Training throughput of the shared trainer on a SASRec step at Amazon-Beauty scale:
 // examples/s, loss terms/s and achieved matmul GFLOP/s, single thread against data-parallel
 // worker threads, each set against the plain matmul GFLOP/s measured in the same run (MFU).
+// `--backends wasm,webgpu` adds a main-thread run on each further backend (a GPU through
+// Dawn), with the same data and seed: its loss after the timed steps must match wasm's.
 //
 //   npm run bench:train -- [--items 12101] [--users 6000] [--steps 30] [--batch 128] [--workers 2] [--rounds 2]
+//                          [--backends wasm] [--d 64] [--layers 2]
 //
 // The data are synthetic sequences shaped like Beauty's training view (lengths 3..12, mean
 // 7.5, over 12,101 items); the step is the real one (same objective, optimizer and trainer).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sasrecExamples, sasrecKnobs, sasrecModelConfig, sasrecSpec } from '../src/baselines/sasrec.js';
-import { initTensorRuntime } from '../src/tensor/runtime.js';
+import { initTensorRuntime, measureMatmulGflops, parseTensorBackend, type TensorBackend } from '../src/tensor/runtime.js';
 import { TRAIN_DEFAULTS, train } from '../src/tensor/trainer.js';
 import { plantedSequences } from '../test/sequence-fixtures.js';
 
@@ -24,52 +27,41 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '128' },
     workers: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '2' },
+    backends: { type: 'string', default: 'wasm' },
+    d: { type: 'string', default: '64' },
+    layers: { type: 'string', default: '2' },
   },
 });
 const nItems = Number(values.items);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const workers = Number(values.workers);
+const backends = values.backends.split(',').map((b) => parseTensorBackend(b.trim(), '--backends'));
+if (backends[0] !== 'wasm') throw new Error('--backends starts with wasm: the baseline every ratio is taken against');
 
-const tf = await initTensorRuntime();
+await initTensorRuntime();
 process.env.GENSEARCH_QUIET = '1';
 
-/** Plain 512^3 matmul on this thread: the single-thread ceiling the step is compared with. */
-function matmulGflops(): number {
-  const a = tf.randomNormal([512, 512], 0, 1, 'float32', 1);
-  const b = tf.randomNormal([512, 512], 0, 1, 'float32', 2);
-  const once = () => {
-    const c = tf.matMul(a, b);
-    c.dataSync();
-    c.dispose();
-  };
-  for (let i = 0; i < 3; i++) once();
-  const reps = 20;
-  const t = performance.now();
-  for (let i = 0; i < reps; i++) once();
-  const ms = (performance.now() - t) / reps;
-  a.dispose();
-  b.dispose();
-  return (2 * 512 ** 3) / ms / 1e6;
-}
-
-const cfg = sasrecModelConfig(nItems, sasrecKnobs({}));
+const cfg = sasrecModelConfig(nItems, sasrecKnobs({ dModel: Number(values.d), nLayers: Number(values.layers) }));
 const data = sasrecExamples(plantedSequences(Number(values.users), nItems, 3, 3, 12).sequences, cfg.model.maxLen);
 
 interface Run {
   examplesPerSecond: number;
   termsPerSecond: number;
   gflops: number;
+  /** Loss of the last timed step: equal across backends up to float rounding. */
+  lastLoss: number;
 }
 
 /** Times steps warmup+1..warmup+steps of a fresh training run with `threads` workers (0 = main). */
-async function measure(threads: number): Promise<Run> {
+async function measure(threads: number, backend: TensorBackend): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-train-'));
   let start = 0;
   let examples = 0;
   let terms = 0;
   let flops = 0;
   let end = 0;
+  let lastLoss = Number.NaN;
   try {
     await train({
       spec: sasrecSpec(cfg),
@@ -77,6 +69,7 @@ async function measure(threads: number): Promise<Run> {
       config: { ...TRAIN_DEFAULTS, batchSize: Number(values.batch), epochs: 1000, seed: 1 },
       outDir: dir,
       workers: threads,
+      backend,
       maxSteps: warmup + steps,
       log: () => {},
       onStep: (state, info) => {
@@ -85,6 +78,7 @@ async function measure(threads: number): Promise<Run> {
           examples += info.examples;
           terms += info.terms;
           flops += info.flops;
+          lastLoss = info.loss;
           end = performance.now();
         }
       },
@@ -93,29 +87,41 @@ async function measure(threads: number): Promise<Run> {
     rmSync(dir, { recursive: true, force: true });
   }
   const seconds = (end - start) / 1000;
-  return { examplesPerSecond: examples / seconds, termsPerSecond: terms / seconds, gflops: flops / seconds / 1e9 };
+  return { examplesPerSecond: examples / seconds, termsPerSecond: terms / seconds, gflops: flops / seconds / 1e9, lastLoss };
 }
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores; others' work slows every figure)`);
+console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${cpus().length} cores; others' work slows every figure)`);
 console.log(`SASRec d=${cfg.model.dModel} layers=${cfg.model.nLayers} items=${nItems} batch=${values.batch}; ${steps} timed steps after ${warmup} warm-up steps`);
-const peaks: number[] = [];
-const single: Run[] = [];
+const matmulSize = (backend: TensorBackend) => (backend === 'wasm' ? 512 : 4096);
+const peaks = new Map<TensorBackend, number[]>(backends.map((b) => [b, []]));
+const single = new Map<TensorBackend, Run[]>(backends.map((b) => [b, []]));
 const parallel: Run[] = [];
 for (let round = 0; round < Number(values.rounds); round++) {
-  peaks.push(matmulGflops());
-  single.push(await measure(0));
-  parallel.push(await measure(workers));
+  for (const backend of backends) {
+    await initTensorRuntime({ backend });
+    peaks.get(backend)?.push(await measureMatmulGflops(matmulSize(backend)));
+    single.get(backend)?.push(await measure(0, backend));
+    if (backend === 'wasm' && workers > 0) parallel.push(await measure(workers, 'wasm'));
+  }
 }
-const peak = mean(peaks);
-const row = (label: string, runs: Run[], threads: number) => {
+const peakOf = (backend: TensorBackend) => mean(peaks.get(backend) ?? []);
+const speed = (runs: Run[]) => mean(runs.map((r) => r.examplesPerSecond));
+const row = (label: string, runs: Run[], threads: number, backend: TensorBackend) => {
   const gf = mean(runs.map((r) => r.gflops));
   console.log(
-    `${label.padEnd(22)} ${fmt(mean(runs.map((r) => r.examplesPerSecond)), 0).padStart(6)} ex/s ${fmt(mean(runs.map((r) => r.termsPerSecond)), 0).padStart(7)} terms/s ${fmt(gf).padStart(6)} GFLOP/s  MFU ${fmt((100 * gf) / (peak * threads))}% of ${threads} x ${fmt(peak)}`,
+    `${label.padEnd(22)} ${fmt(speed(runs), 0).padStart(6)} ex/s ${fmt(mean(runs.map((r) => r.termsPerSecond)), 0).padStart(7)} terms/s ${fmt(gf).padStart(6)} GFLOP/s  MFU ${fmt((100 * gf) / (peakOf(backend) * threads))}% of ${threads} x ${fmt(peakOf(backend))}  loss ${runs.map((r) => r.lastLoss.toFixed(4)).join(', ')}`,
   );
 };
-console.log(`matmul 512^3, one thread: ${fmt(peak)} GFLOP/s (rounds: ${peaks.map((p) => fmt(p)).join(', ')})`);
-row('single thread', single, 1);
-row(`data-parallel x${workers}`, parallel, workers);
-console.log(`data-parallel speed-up: ${fmt(mean(parallel.map((r) => r.examplesPerSecond)) / mean(single.map((r) => r.examplesPerSecond)), 2)}x`);
+for (const backend of backends) console.log(`matmul ${matmulSize(backend)}^3 on ${backend}, one thread: ${fmt(peakOf(backend))} GFLOP/s (rounds: ${(peaks.get(backend) ?? []).map((p) => fmt(p)).join(', ')})`);
+const baseline = speed(single.get('wasm') ?? []);
+for (const backend of backends) {
+  const runs = single.get(backend) ?? [];
+  row(backend === 'wasm' ? 'single thread' : `${backend}, main thread`, runs, 1, backend);
+  if (backend !== 'wasm') console.log(`${backend} against one wasm thread: ${fmt(speed(runs) / baseline, 2)}x`);
+}
+if (workers > 0) {
+  row(`data-parallel x${workers}`, parallel, workers, 'wasm');
+  console.log(`data-parallel speed-up: ${fmt(speed(parallel) / baseline, 2)}x`);
+}

@@ -106,14 +106,14 @@ test('incremental decoding with beam reordering scores every SID exactly as full
       const item = trie.items(d.leaf)[0];
       sids.set(itemSids.subarray(item * 3, item * 3 + 3), j * 3);
     });
-    const full = scoreSids(params, cfg, single, sids);
+    const full = await scoreSids(params, cfg, single, sids);
     results[r].forEach((d, j) => {
       assert.ok(Math.abs(full[j] - d.score) < 1e-4, `request ${r} beam ${j}: incremental ${d.score} vs full ${full[j]}`);
       checked++;
     });
     // Beam search keeps the best: no valid SID outside the beams scores above the 7th.
     const all = new Int32Array(itemSids);
-    const every = scoreSids(params, cfg, single, all);
+    const every = await scoreSids(params, cfg, single, all);
     const best = [...every].sort((a, b) => b - a)[0];
     assert.ok(Math.abs(best - results[r][0].score) < 1e-4 || best <= results[r][0].score + 1e-4, 'the top beam is the best SID');
   }
@@ -143,7 +143,7 @@ test('a tiny model overfits a tiny catalog: beam search returns the item each pr
   // A batch without any history still has a gradient for every parameter (the item table's is 0).
   const noHistory = data.collate(Int32Array.of(0, 2));
   const probe = initGenerative(cfg, new Rng(9));
-  const { grads } = lossAndGrads(objective, probe, noHistory, 6, 1);
+  const { grads } = await lossAndGrads(objective, probe, noHistory, 6, 1);
   assert.equal(grads.length, flattenParams(probe).length);
   disposeParams(probe);
   for (const g of grads) g.dispose();

@@ -291,7 +291,7 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const anchors = mined.collate(anchorRows);
   anchorRows.forEach((_, r) => assert.deepEqual(Array.from(anchors.valid.data.subarray(r * c, (r + 1) * c)), [1, 0, 0, 0]));
   const firstSids = Int32Array.from({ length: mined.anchors * w }, (_, i) => anchors.cand.data[Math.floor(i / w) * c * w + (i % w)]);
-  const nll = -scoreSids(reference.params, reference.cfg, anchors, firstSids).reduce((a, x) => a + x, 0);
+  const nll = -(await scoreSids(reference.params, reference.cfg, anchors, firstSids)).reduce((a, x) => a + x, 0);
   const anchorLoss = tf.tidy(() => objective.loss(reference.params, anchors, EVAL).dataSync()[0]);
   assert.ok(Math.abs(anchorLoss - nll) < 1e-3 * nll, `anchor loss ${anchorLoss} vs NLL ${nll}`);
 

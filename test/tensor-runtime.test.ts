@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { initTensorRuntime, matMulT } from '../src/tensor/runtime.js';
+import { initTensorRuntime, matMulT, parseTensorBackend, registerChunkedAddN } from '../src/tensor/runtime.js';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-4) => {
   assert.equal(a.length, b.length);
@@ -45,4 +45,30 @@ test('gather gradient sums rows at repeated indices', async () => {
   const idx = tf.tensor1d([2, 0, 2], 'int32');
   const g = tf.grad((t: import("@tensorflow/tfjs").Tensor) => tf.sum(tf.mul(tf.gather(t, idx), tf.tensor2d([[1, 1], [2, 2], [3, 3]]))))(table);
   assert.deepEqual(g.arraySync(), [[2, 2], [0, 0], [4, 4]]);
+});
+
+test('AddN in rounds of a few inputs gives the same sums and gradients and frees its partial sums', async () => {
+  const tf = await initTensorRuntime();
+  const xs = Array.from({ length: 11 }, (_, i) => tf.fill([3, 4], i + 1));
+  const x = tf.tensor1d([1, 2, 3]);
+  // A tensor used 9 times: its gradient is the AddN of 9 terms.
+  const grad = () => tf.grad((t: import("@tensorflow/tfjs").Tensor) => tf.addN(Array.from({ length: 9 }, (_, i) => tf.mul(t, i + 1))).sum())(x).dataSync();
+  const plain = { sum: tf.addN(xs).dataSync(), grad: grad() };
+  assert.throws(() => registerChunkedAddN('wasm', 1), /at least 2 inputs/);
+  registerChunkedAddN('wasm', 3);
+  const backend = tf.engine().backend as unknown as { numDataIds(): number };
+  const before = backend.numDataIds();
+  const chunked = tf.addN(xs);
+  assert.equal(backend.numDataIds() - before, 1, 'only the output stays allocated');
+  assert.deepEqual(Array.from(chunked.dataSync()), Array.from(plain.sum));
+  assert.equal(plain.sum[0], 66);
+  assert.deepEqual(Array.from(grad()), Array.from(plain.grad));
+  assert.deepEqual(Array.from(plain.grad), [45, 45, 45]);
+});
+
+test('tensor backends are checked by name, and webgpu without its package or a GPU says what is missing', async () => {
+  assert.equal(parseTensorBackend('webgpu', '--backend'), 'webgpu');
+  assert.throws(() => parseTensorBackend('cuda', '--backend'), /--backend expects wasm, webgpu, tensorflow; got "cuda"/);
+  // CI installs neither the optional package nor a GPU driver; a developer may have the package.
+  await assert.rejects(initTensorRuntime({ backend: 'webgpu' }), /backend 'webgpu' needs webgpu \(npm install webgpu\)|backend 'webgpu' failed to start \(no GPU adapter/);
 });

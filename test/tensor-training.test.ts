@@ -30,34 +30,34 @@ const sameFloats = (a: Float32Array, b: Float32Array, what: string) => {
 test('AdamW state saved and restored continues training bit for bit (with dropout)', async () => {
   await initTensorRuntime();
   const batches = epochBatches(data.size, 16, new Rng(3), data.length).slice(0, 6).map((ids) => data.collate(ids));
-  const stepOnce = (params: Params, adam: AdamW, i: number): Params => {
+  const stepOnce = async (params: Params, adam: AdamW, i: number): Promise<Params> => {
     const terms = objective.terms(batches[i]);
-    const { grads } = lossAndGrads(objective, params, batches[i], terms, 100 + i);
-    const next = adam.apply(params, grads, 1e-2).params;
+    const { grads } = await lossAndGrads(objective, params, batches[i], terms, 100 + i);
+    const next = (await adam.apply(params, grads, 1e-2)).params;
     for (const g of grads) g.dispose();
     return next;
   };
   // Straight through: 6 steps.
   let a: Params = objective.init(new Rng(5));
   const adamA = new AdamW(ADAM_DEFAULTS, a);
-  for (let i = 0; i < 6; i++) a = stepOnce(a, adamA, i);
+  for (let i = 0; i < 6; i++) a = await stepOnce(a, adamA, i);
   // 3 steps, then everything through host copies (as a checkpoint does), then 3 more.
   let b: Params = objective.init(new Rng(5));
   const adamB = new AdamW(ADAM_DEFAULTS, b);
-  for (let i = 0; i < 3; i++) b = stepOnce(b, adamB, i);
-  const saved = { params: packParams(b), adam: adamB.state() };
+  for (let i = 0; i < 3; i++) b = await stepOnce(b, adamB, i);
+  const saved = { params: packParams(b), adam: await adamB.state() };
   disposeParams(b);
   adamB.dispose();
   let c: Params = unpackParams(objective.init(new Rng(999)), saved.params);
   const adamC = new AdamW(ADAM_DEFAULTS, c, saved.adam);
   assert.equal(adamC.steps, 3);
-  for (let i = 3; i < 6; i++) c = stepOnce(c, adamC, i);
+  for (let i = 3; i < 6; i++) c = await stepOnce(c, adamC, i);
   sameFloats(packParams(c), packParams(a), 'parameters after 6 steps');
-  sameFloats(adamC.state().m[0], adamA.state().m[0], 'first moment of the first parameter');
+  sameFloats((await adamC.state()).m[0], (await adamA.state()).m[0], 'first moment of the first parameter');
   // Without the restored moments the result differs (the test can fail).
   let d: Params = unpackParams(objective.init(new Rng(999)), saved.params);
   const adamD = new AdamW(ADAM_DEFAULTS, d);
-  for (let i = 3; i < 6; i++) d = stepOnce(d, adamD, i);
+  for (let i = 3; i < 6; i++) d = await stepOnce(d, adamD, i);
   assert.notDeepEqual(Array.from(packParams(d).subarray(0, 50)), Array.from(packParams(a).subarray(0, 50)));
 });
 
@@ -156,7 +156,7 @@ test('data-parallel gradients (2 worker threads) equal single-thread gradients o
   const ids = epochBatches(data.size, 32, new Rng(8), data.length)[0];
   const whole = data.collate(ids);
   const terms = obj.terms(whole);
-  const single = lossAndGrads(obj, params, whole, terms, 1);
+  const single = await lossAndGrads(obj, params, whole, terms, 1);
   const workers = await GradientWorkers.start(sasrecSpec(noDropout), params, 2);
   try {
     const shards = shardBatch(ids, 2).map((s) => data.collate(s));
@@ -175,7 +175,7 @@ test('data-parallel gradients (2 worker threads) equal single-thread gradients o
       assert.ok(maxDiff <= 1e-5 * Math.max(1, maxAbs) + 1e-7, `${name}: max difference ${maxDiff} (max |g| ${maxAbs})`);
     });
     // Half the batch alone gives different gradients: the comparison can fail.
-    const half = lossAndGrads(obj, params, shards[0], terms, 1);
+    const half = await lossAndGrads(obj, params, shards[0], terms, 1);
     assert.ok(Math.abs(half.grads[0].dataSync()[0] - single.grads[0].dataSync()[0]) > 0 || half.lossSum !== single.lossSum);
     for (const g of [...single.grads, ...parallel.grads, ...half.grads]) g.dispose();
   } finally {

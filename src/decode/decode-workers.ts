@@ -3,7 +3,7 @@ import { badInput } from '../errors.js';
 import type { GenerativeConfig, GenerativeParams } from '../model/generative.js';
 import { packParams, paramSpecs } from '../model/params.js';
 import type { PackContext, Prompt } from '../tasks/prompt.js';
-import type { TensorBackend } from '../tensor/runtime.js';
+import { refuseWorkersOnGpu, type TensorBackend } from '../tensor/runtime.js';
 import { request } from '../tensor/worker-request.js';
 import type { DecodeInit, DecodeReply, DecodeRequest } from './decode-worker.js';
 import type { GenerateOptions, GenerateResult } from './generate.js';
@@ -23,6 +23,7 @@ export class DecodeWorkers {
 
   static async start(model: { params: GenerativeParams; cfg: GenerativeConfig; pack: PackContext }, count: number, backend?: TensorBackend): Promise<DecodeWorkers> {
     if (!Number.isInteger(count) || count < 1) throw badInput(`decode workers must be a positive integer; got ${count}`);
+    refuseWorkersOnGpu('decode worker threads');
     const init: DecodeInit = { type: 'init', cfg: model.cfg, specs: paramSpecs(model.params), params: packParams(model.params), itemSids: model.pack.itemSids, backend };
     const workers: Worker[] = [];
     try {

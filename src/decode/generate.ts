@@ -9,7 +9,7 @@ import { type BeamSearchStats, constrainedBeamSearch, type DecodedSid, type Deco
 export class GenerativeSession implements DecodeSession {
   constructor(private readonly decoder: SidDecoder) {}
 
-  next(parents: Int32Array, tokens: Int32Array): Float32Array {
+  next(parents: Int32Array, tokens: Int32Array): Promise<Float32Array> {
     return this.decoder.step(parents, tokens);
   }
 

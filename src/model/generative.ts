@@ -200,11 +200,13 @@ export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float3
     if (sidRows.length !== layout.sidVocab * d) {
       throw badInput(`SID warm-start rows hold ${sidRows.length} values; expected ${layout.sidVocab} x ${d}`);
     }
-    const table = tok.dataSync() as Float32Array;
-    const rows = table.slice();
-    rows.set(sidRows, layout.sidBase * d);
-    tok.dispose();
-    tok = tf.tensor2d(rows, [layout.size, d]);
+    // Spliced on the backend: reading the table back is not possible on every backend.
+    const random = tok;
+    const after = layout.sidBase + layout.sidVocab;
+    tok = tf.tidy(() =>
+      tf.concat([tf.slice(random, [0, 0], [layout.sidBase, d]), tf.tensor2d(sidRows, [layout.sidVocab, d]), tf.slice(random, [after, 0], [layout.size - after, d])]),
+    );
+    random.dispose();
   }
   const p: GenerativeParams = {
     tok,
@@ -431,9 +433,10 @@ export class SidDecoder {
   /**
    * Row i extends row parents[i] of the previous step with SID token tokens[i] (0..sidVocab-1);
    * on the first step parents[i] = i (one row per request) and tokens are ignored. Returns
-   * rows x sidVocab log-probabilities (row-major).
+   * rows x sidVocab log-probabilities (row-major), read back asynchronously (a GPU backend has
+   * no synchronous read in Node).
    */
-  step(parents: Int32Array, tokens: Int32Array): Float32Array {
+  async step(parents: Int32Array, tokens: Int32Array): Promise<Float32Array> {
     const memory = this.memory;
     const bias = this.bias;
     if (!memory || !bias) throw new GensearchError('INTERNAL', 'SidDecoder.step before start');
@@ -475,7 +478,7 @@ export class SidDecoder {
     if (first) this.requestCross = pairs(out.cross);
     this.owner = owner;
     this.depth++;
-    const lp = out.lp.dataSync() as Float32Array;
+    const lp = await out.lp.data<'float32'>();
     out.lp.dispose();
     const v = this.layout.sidVocab;
     const result = new Float32Array(rows * v).fill(Number.NEGATIVE_INFINITY);
@@ -505,12 +508,12 @@ function disposeKv(kv: KeyValues): void {
  * encoded once. The sum over positions of log p(token | prompt, earlier tokens): what
  * incremental decoding must reproduce, and a way to score given candidates.
  */
-export function scoreSids(p: GenerativeParams, cfg: GenerativeConfig, promptBatch: HostBatch, sids: Int32Array): Float32Array {
+export async function scoreSids(p: GenerativeParams, cfg: GenerativeConfig, promptBatch: HostBatch, sids: Int32Array): Promise<Float32Array> {
   const b = promptBatch.tok.shape[0];
   const rows = sids.length / cfg.sidSizes.length;
   if (!Number.isInteger(rows / b)) throw new GensearchError('INTERNAL', `scoreSids: ${rows} SIDs for ${b} prompts; give the same number per prompt`);
   const scores = tf.tidy(() => sidLogProbs(p, cfg, repeatEncoded(encode(p, cfg, promptBatch, EVAL), rows / b), sids, EVAL));
-  const out = scores.dataSync() as Float32Array;
+  const out = await scores.data<'float32'>();
   scores.dispose();
   return out;
 }

@@ -180,7 +180,7 @@ async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSe
       // one scoring pass grows with prompts x candidates).
       for (let at = from; at < from + chunkPrompts.length; at += CHUNK) {
         const end = Math.min(from + chunkPrompts.length, at + CHUNK);
-        ref.set(scoreSids(model.params, model.cfg, packPrompts(allPrompts.slice(at, end), model.pack), cand.subarray(at * c * w, end * c * w)), at * c);
+        ref.set(await scoreSids(model.params, model.cfg, packPrompts(allPrompts.slice(at, end), model.pack), cand.subarray(at * c * w, end * c * w)), at * c);
       }
       bar.tick(chunkPrompts.length);
     }

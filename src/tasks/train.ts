@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { trainingFingerprint } from '../baselines/sasrec.js';
 import type { GenerativeModel } from '../decode/ranker.js';
 import { GenerativeRanker } from '../decode/ranker.js';
@@ -28,7 +27,7 @@ import type { Interactions } from '../store/interactions.js';
 import { ADAM_DEFAULTS } from '../tensor/adam.js';
 import type { Objective, ObjectiveSpec } from '../tensor/objective.js';
 import type { Rng } from '../tensor/rng.js';
-import type { TensorBackend } from '../tensor/runtime.js';
+import { measureMatmulGflops, type TensorBackend } from '../tensor/runtime.js';
 import { type LrSchedule, loadTrainedParams, readMetrics, type TrainResult, train as runTrainer } from '../tensor/trainer.js';
 import { trainingReportHtml } from './curves.js';
 import { buildSamples, queryList, SAMPLE_KINDS, type SampleKind, type SampleMix, STAGES } from './examples.js';
@@ -522,7 +521,7 @@ export async function trainGenerative(
     sids: createHash('sha256').update(new Uint8Array(sids.itemTokens.buffer, sids.itemTokens.byteOffset, sids.itemTokens.byteLength)).digest('hex').slice(0, 16),
   };
 
-  const matmulAtStart = measureMatmulGflops();
+  const matmulAtStart = await measureMatmulGflops();
   const summaries: PhaseSummary[] = [];
   let stepSeconds = 0;
   let initFrom: string | null = continued;
@@ -612,7 +611,7 @@ export async function trainGenerative(
   const gflops = timed.length ? timed.reduce((a, s) => a + s.gflops * s.seconds, 0) / timed.reduce((a, s) => a + s.seconds, 0) : 0;
   // The peak is the better of two measurements, before and after training: one taken while
   // another job holds the cores reads low (15.6 instead of ~30 GFLOP/s once, MFU "98%").
-  const matmulGflops = Math.max(matmulAtStart, measureMatmulGflops());
+  const matmulGflops = Math.max(matmulAtStart, await measureMatmulGflops());
   const rate = stepSeconds === 0 && previous ? previous : { matmulGflops, threads, mfu: gflops / (matmulGflops * threads) };
   const summary: TrainingSummary = {
     dataset: inter.dataset,
@@ -708,24 +707,6 @@ function sampleFlops(data: ExampleSource, objective: Objective<GenerativeParams>
     n += ids.length;
   }
   return n > 0 ? flops / n : 0;
-}
-
-/** Single-thread matmul rate of the current backend (a 512^3 product, best of 5), GFLOP/s. */
-export function measureMatmulGflops(size = 512): number {
-  const a = tf.randomNormal([size, size], 0, 1, 'float32', 1);
-  const b = tf.randomNormal([size, size], 0, 1, 'float32', 2);
-  let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 6; i++) {
-    const t0 = performance.now();
-    const c = tf.matMul(a, b);
-    c.dataSync();
-    const dt = performance.now() - t0;
-    c.dispose();
-    if (i > 0) best = Math.min(best, dt); // the first call warms up
-  }
-  a.dispose();
-  b.dispose();
-  return (2 * size ** 3) / (best / 1000) / 1e9;
 }
 
 function writeSidTable(path: string, sids: DenseSids): void {

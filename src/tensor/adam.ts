@@ -59,7 +59,7 @@ export class AdamW {
    * One update with gradients in flatten order; returns the new tree and the gradient norm
    * before clipping. Disposes the old parameter tensors (not the gradients).
    */
-  apply<P extends Params>(params: P, grads: readonly tf.Tensor[], lr: number): { params: P; gradNorm: number } {
+  async apply<P extends Params>(params: P, grads: readonly tf.Tensor[], lr: number): Promise<{ params: P; gradNorm: number }> {
     const leaves = flattenParams(params);
     if (grads.length !== leaves.length) {
       throw new GensearchError('INTERNAL', `AdamW.apply: ${grads.length} gradients for ${leaves.length} parameters`);
@@ -69,7 +69,7 @@ export class AdamW {
     const t = this.step;
     const stepSize = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
     const normT = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
-    const gradNorm = normT.dataSync()[0];
+    const gradNorm = (await normT.data())[0];
     normT.dispose();
     // A non-finite norm means a diverged step: refuse it rather than poison the moments.
     if (!Number.isFinite(gradNorm)) {
@@ -97,12 +97,9 @@ export class AdamW {
     return { params: rebuildParams(params, next), gradNorm };
   }
 
-  state(): AdamState {
-    return {
-      step: this.step,
-      m: this.m.map((t) => (t.dataSync() as Float32Array).slice()),
-      v: this.v.map((t) => (t.dataSync() as Float32Array).slice()),
-    };
+  async state(): Promise<AdamState> {
+    const read = (ts: tf.Tensor[]) => Promise.all(ts.map(async (t) => (await t.data<'float32'>()).slice()));
+    return { step: this.step, m: await read(this.m), v: await read(this.v) };
   }
 
   dispose(): void {

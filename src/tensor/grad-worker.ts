@@ -53,11 +53,11 @@ port.on('message', async (msg: WorkerInit | WorkerStep) => {
       state.params = params;
       state.version = msg.version;
     }
-    const { lossSum, grads } = lossAndGrads(state.objective, state.params!, msg.batch, msg.denominator, msg.seed);
+    const { lossSum, grads } = await lossAndGrads(state.objective, state.params!, msg.batch, msg.denominator, msg.seed);
     const out = new Float32Array(state.init.gradBuffer);
     let offset = 0;
     for (const g of grads) {
-      out.set(g.dataSync() as Float32Array, offset);
+      out.set(await g.data<'float32'>(), offset);
       offset += g.size;
       g.dispose();
     }

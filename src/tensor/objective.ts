@@ -56,21 +56,22 @@ export function toTensor(h: HostTensor): tf.Tensor {
 /**
  * Gradients of (summed loss / `denominator`) with respect to every parameter, in flatten
  * order, plus the summed loss itself. Main thread and workers both call this, so one shard's
- * gradients and the whole batch's agree up to float rounding.
+ * gradients and the whole batch's agree up to float rounding. The loss is read back
+ * asynchronously: a GPU backend (webgpu) has no synchronous read in Node.
  */
-export function lossAndGrads<P extends Params>(
+export async function lossAndGrads<P extends Params>(
   objective: Objective<P>,
   params: P,
   batch: HostBatch,
   denominator: number,
   seed: number,
-): { lossSum: number; grads: tf.Tensor[] } {
+): Promise<{ lossSum: number; grads: tf.Tensor[] }> {
   const leaves = flattenParams(params).map(([, t]) => t);
   const ctx = forwardContext(true, seed);
   const { value, grads } = tf.tidy(() =>
     tf.valueAndGrads((...xs: tf.Tensor[]) => tf.div(objective.loss(rebuildParams(params, xs), batch, ctx), denominator) as tf.Scalar)(leaves),
   );
-  const lossSum = value.dataSync()[0] * denominator;
+  const lossSum = (await value.data())[0] * denominator;
   value.dispose();
   return { lossSum, grads };
 }

@@ -4,7 +4,7 @@ import { GensearchError } from '../errors.js';
 import { flattenParams, type Params, paramSpecs } from '../model/params.js';
 import type { WorkerInit, WorkerReply, WorkerStep } from './grad-worker.js';
 import type { HostBatch, ObjectiveSpec } from './objective.js';
-import type { TensorBackend } from './runtime.js';
+import { refuseWorkersOnGpu, type TensorBackend } from './runtime.js';
 import { request } from './worker-request.js';
 
 /** The compiled worker sits next to this file (dist/src/tensor/grad-worker.js). */
@@ -28,6 +28,7 @@ export class GradientWorkers {
 
   static async start(spec: ObjectiveSpec, template: Params, count: number, backend?: TensorBackend): Promise<GradientWorkers> {
     if (!Number.isInteger(count) || count < 1) throw new GensearchError('BAD_INPUT', `workers must be a positive integer; got ${count}`);
+    refuseWorkersOnGpu('gradient worker threads');
     const specs = paramSpecs(template);
     const sizes = specs.map((s) => s.shape.reduce((a, b) => a * b, 1));
     const total = sizes.reduce((a, b) => a + b, 0);

@@ -2,16 +2,48 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 // The umbrella package, not tfjs-core alone: only its bundle registers the gradients.
 import * as tf from '@tensorflow/tfjs';
+import { badInput } from '../errors.js';
 
-export type TensorBackend = 'wasm' | 'tensorflow';
+export const TENSOR_BACKENDS = ['wasm', 'webgpu', 'tensorflow'] as const;
+export type TensorBackend = (typeof TENSOR_BACKENDS)[number];
 
 export interface RuntimeOptions {
   /**
    * 'wasm' (default): @tensorflow/tfjs-backend-wasm with SIMD, installs everywhere.
+   * 'webgpu': @tensorflow/tfjs-backend-webgpu on a GPU through Dawn (the optional package
+   * `webgpu`, whose npm tarball carries the prebuilt binary: nothing is downloaded at install).
+   * It needs a Vulkan, Metal or D3D12 driver; one device per process, so run it with 0 workers.
    * 'tensorflow': @tensorflow/tfjs-node(-gpu) where it installs (not here: its install script
-   * downloads libtensorflow); the same model code runs on it unchanged.
+   * downloads libtensorflow). The same model code runs on each unchanged.
    */
   backend?: TensorBackend;
+}
+
+/** Checks a backend name given on a command line or in the environment. */
+export function parseTensorBackend(name: string, source: string): TensorBackend {
+  if (!(TENSOR_BACKENDS as readonly string[]).includes(name)) throw badInput(`${source} expects ${TENSOR_BACKENDS.join(', ')}; got "${name}"`);
+  return name as TensorBackend;
+}
+
+/** Imports an optional package that registers a backend, or says how to install it. */
+async function importOptional(name: string, backend: TensorBackend): Promise<Record<string, unknown>> {
+  return (await import(name).catch((e: unknown) => {
+    throw new Error(`backend '${backend}' needs ${name} (npm install ${name}): ${(e as Error).message}`);
+  })) as Record<string, unknown>;
+}
+
+/**
+ * Gives this thread `navigator.gpu` from Dawn. Node 21+ has a `navigator` of its own, which
+ * gets the property; Node 20 has none, so one is made.
+ */
+async function installWebGpu(): Promise<void> {
+  const dawn = (await importOptional('webgpu', 'webgpu')) as { create(flags: string[]): unknown; globals: Record<string, unknown> };
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (g.navigator?.gpu) return;
+  Object.assign(globalThis, dawn.globals);
+  const gpu = dawn.create([]);
+  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
 }
 
 export type Tf = typeof tf;
@@ -21,25 +53,72 @@ export type Tf = typeof tf;
  * than once per thread (tfjs keeps its registries per thread; re-registering is idempotent).
  */
 export async function initTensorRuntime(options: RuntimeOptions = {}): Promise<Tf> {
-  const backend = options.backend ?? (process.env.GENSEARCH_TF_BACKEND as TensorBackend | undefined) ?? 'wasm';
+  const fromEnv = process.env.GENSEARCH_TF_BACKEND;
+  const backend = options.backend ?? (fromEnv ? parseTensorBackend(fromEnv, 'GENSEARCH_TF_BACKEND') : 'wasm');
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const require = createRequire(import.meta.url);
     wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'))}/`);
+  } else if (backend === 'webgpu') {
+    await installWebGpu();
+    await importOptional('@tensorflow/tfjs-backend-webgpu', backend);
   } else {
-    // Optional dependency: the import registers the 'tensorflow' backend when the package is present.
-    const nodeBackend = '@tensorflow/tfjs-node';
-    await import(nodeBackend).catch(() => {
-      throw new Error(`backend 'tensorflow' needs ${nodeBackend} (npm install ${nodeBackend}); it is not installed`);
-    });
+    // The import registers the 'tensorflow' backend.
+    await importOptional('@tensorflow/tfjs-node', backend);
   }
   if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) {
-    throw new Error(`TensorFlow.js backend '${backend}' failed to start`);
+    throw new Error(`TensorFlow.js backend '${backend}' failed to start${backend === 'webgpu' ? ' (no GPU adapter: is there a Vulkan, Metal or D3D12 driver?)' : ''}`);
   }
   await tf.ready();
   registerGradientFixes();
   if (backend === 'wasm') registerFastGather();
+  if (backend === 'webgpu') {
+    failOnGpuErrors();
+    // One storage buffer per input plus the output; tfjs asks the device for the default 8.
+    const limits = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits;
+    registerChunkedAddN('webgpu', limits.maxStorageBuffersPerShaderStage - 1);
+  }
   return tf;
+}
+
+/**
+ * A command the GPU rejects (a buffer over the device's limits, say) is otherwise skipped in
+ * silence and its outputs read as zeros: a wrong model, not an error. Stop the process instead,
+ * with the GPU's own message.
+ */
+function failOnGpuErrors(): void {
+  const device = (tf.backend() as unknown as { device?: { onuncapturederror: ((ev: { error: { message: string } }) => void) | null } }).device;
+  if (!device || device.onuncapturederror) return;
+  device.onuncapturederror = (ev) => {
+    process.stderr.write(`webgpu: the GPU rejected a command, so results would be wrong: ${ev.error.message}\n`);
+    process.exit(70);
+  };
+}
+
+/** Single-thread matmul rate of the current backend (a size^3 product, best of 5; a GPU needs a larger one than a CPU thread), GFLOP/s. */
+export async function measureMatmulGflops(size = 512): Promise<number> {
+  const a = tf.randomNormal([size, size], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([size, size], 0, 1, 'float32', 2);
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    const c = tf.matMul(a, b);
+    await c.data(); // waits for the device on a GPU backend
+    const dt = performance.now() - t0;
+    c.dispose();
+    if (i > 0) best = Math.min(best, dt); // the first call warms up
+  }
+  a.dispose();
+  b.dispose();
+  return (2 * size ** 3) / (best / 1000) / 1e9;
+}
+
+/**
+ * Worker threads compute on wasm; a GPU backend is one device per process, used from the main
+ * thread. Called where worker pools start.
+ */
+export function refuseWorkersOnGpu(what: string): void {
+  if (tf.getBackend() === 'webgpu') throw badInput(`${what} do not run on webgpu (one GPU device per process, on the main thread): use 0 workers`);
 }
 
 /** Moves the last two axes: [..., m, n] -> [..., n, m]. */
@@ -144,6 +223,43 @@ function registerGradientFixes(): void {
       };
     },
   });
+}
+
+const CHUNKED = Symbol('gensearch.chunkedAddN');
+
+/**
+ * AddN in rounds of at most `maxInputs` inputs. webgpu's kernel binds every input as its own
+ * storage buffer and the device allows 8 per shader, but gradient accumulation sums 10 to 50+
+ * tensors (measured on an H200: 53 at batch 1024). Intermediate sums are freed as it goes.
+ */
+export function registerChunkedAddN(backendName: string, maxInputs: number): void {
+  const stock = tf.getKernel(tf.AddN, backendName);
+  if (!stock || (stock.kernelFunc as unknown as Record<symbol, boolean>)[CHUNKED]) return;
+  if (!(maxInputs >= 2)) throw new Error(`AddN needs at least 2 inputs per round; got ${maxInputs}`);
+  const kernelFunc = ((args: { inputs: tf.NamedTensorInfoMap; backend: { disposeData(id: object): unknown }; attrs?: tf.NamedAttrMap }) => {
+    const run = (inputs: tf.TensorInfo[]) => stock.kernelFunc({ ...args, inputs: inputs as unknown as tf.NamedTensorInfoMap } as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    let level = Array.from(args.inputs as unknown as tf.TensorInfo[]);
+    const temporary: tf.TensorInfo[] = [];
+    while (level.length > maxInputs) {
+      const next: tf.TensorInfo[] = [];
+      for (let i = 0; i < level.length; i += maxInputs) {
+        const chunk = level.slice(i, i + maxInputs);
+        if (chunk.length === 1) next.push(chunk[0]);
+        else {
+          const sum = run(chunk);
+          temporary.push(sum);
+          next.push(sum);
+        }
+      }
+      level = next;
+    }
+    const out = run(level);
+    for (const t of temporary) args.backend.disposeData(t.dataId);
+    return out;
+  }) as unknown as tf.KernelFunc;
+  (kernelFunc as unknown as Record<symbol, boolean>)[CHUNKED] = true;
+  tf.unregisterKernel(tf.AddN, backendName);
+  tf.registerKernel({ kernelName: tf.AddN, backendName, kernelFunc });
 }
 
 /** What a wasm kernel sees of the backend (the parts the fast gather uses). */

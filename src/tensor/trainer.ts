@@ -201,12 +201,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let stepSeconds = 0;
   let stoppedEarly = false;
 
-  const checkpoint = (alsoBest: boolean) => {
+  const checkpoint = async (alsoBest: boolean) => {
     state.rng = rng.state();
     state.adamStep = adam.steps;
     state.trainSeconds += (performance.now() - lastClock) / 1000;
     lastClock = performance.now();
-    saveCheckpoint(outDir, stepCheckpointName(state.step), checkpointArrays(params, adam.state()), state, alsoBest ? ['best'] : []);
+    saveCheckpoint(outDir, stepCheckpointName(state.step), await checkpointArrays(params, await adam.state()), state, alsoBest ? ['best'] : []);
     pruneCheckpoints(outDir, keepLast);
   };
   let lastClock = performance.now();
@@ -246,7 +246,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
         const every = options.checkpointEverySteps ?? 0;
         const atLimit = options.maxSteps !== undefined && ranSteps >= options.maxSteps;
-        if ((every > 0 && state.step % every === 0) || atLimit) checkpoint(false);
+        if ((every > 0 && state.step % every === 0) || atLimit) await checkpoint(false);
         await options.onStep?.(state, { loss: lossSum / terms, examples: ids.length, terms, flops });
         if (atLimit) {
           bar.stop();
@@ -293,7 +293,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         state.finished = true;
       }
       if (state.epoch >= config.epochs) state.finished = true;
-      checkpoint(improved || !options.monitor);
+      await checkpoint(improved || !options.monitor);
     }
     return finish();
   } finally {
@@ -309,9 +309,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const shardRng = new Rng(seed);
       result = await workers.compute(params, shards, terms, shards.map(() => shardRng.seed()));
     } else {
-      result = lossAndGrads(objective, params, shards[0], terms, new Rng(seed).seed());
+      result = await lossAndGrads(objective, params, shards[0], terms, new Rng(seed).seed());
     }
-    const applied = adam.apply(params, result.grads, lr);
+    const applied = await adam.apply(params, result.grads, lr);
     for (const g of result.grads) g.dispose();
     params = applied.params;
     return { lossSum: result.lossSum, terms, gradNorm: applied.gradNorm, flops };
@@ -330,9 +330,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 }
 
 /** Tensor names in a checkpoint: `param/<name>`, `adam.m/<name>`, `adam.v/<name>`. */
-function checkpointArrays(params: Params, adam: AdamState): NamedArray[] {
+async function checkpointArrays(params: Params, adam: AdamState): Promise<NamedArray[]> {
   const leaves = flattenParams(params);
-  const out: NamedArray[] = leaves.map(([name, t]) => ({ name: `param/${name}`, shape: t.shape, data: t.dataSync() as Float32Array }));
+  const out: NamedArray[] = await Promise.all(leaves.map(async ([name, t]) => ({ name: `param/${name}`, shape: t.shape, data: await t.data<'float32'>() })));
   leaves.forEach(([name, t], i) => {
     out.push({ name: `adam.m/${name}`, shape: t.shape, data: adam.m[i] });
     out.push({ name: `adam.v/${name}`, shape: t.shape, data: adam.v[i] });

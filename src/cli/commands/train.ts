@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runEvaluation, writeReport } from '../../eval/run.js';
 import { SPLITS, type Split } from '../../eval/types.js';
 import { generativeDir, generativeRecipe, generativeSystem, generativeTrainingSids, TRAINING_REPORT, trainGenerative } from '../../tasks/train.js';
-import { initTensorRuntime, type TensorBackend } from '../../tensor/runtime.js';
+import { initTensorRuntime, parseTensorBackend } from '../../tensor/runtime.js';
 import { cliContext, type GlobalOptions } from '../context.js';
 import { collect, interactionsOf, parseInteger, parseList } from './eval.js';
 
@@ -56,7 +56,7 @@ export function registerTrain(program: Command): void {
     .option('--no-stage2', 'ablation: no stage-2 (co-occurrence) samples')
     .option('--no-history', 'ablation: prompts carry no user history')
     .option('--workers <n>', 'worker threads for training, preference mining and --eval decoding (0 = main thread)', '2')
-    .option('--backend <b>', 'tensor backend: wasm (default) or tensorflow (needs @tensorflow/tfjs-node)')
+    .option('--backend <b>', 'tensor backend: wasm (default), webgpu (a GPU through the optional package webgpu; use --workers 0) or tensorflow (needs @tensorflow/tfjs-node)')
     .option('--resume', 'continue from the newest checkpoints in the model folder')
     .option('--out <dir>', 'model folder (overrides --name)')
     .option('--init-from <name>', 'continued training: start from the trained model <name> of the dataset (same model config, SIDs and tokenizer) instead of a fresh init')
@@ -76,8 +76,7 @@ export function registerTrain(program: Command): void {
         if (!on) for (const kind of STAGES[stage]) settings[`mix.${kind}`] = '0';
       }
       const recipe = generativeRecipe(settings);
-      const backend = opts.backend as TensorBackend | undefined;
-      if (backend && backend !== 'wasm' && backend !== 'tensorflow') throw badInput(`--backend expects wasm or tensorflow; got "${opts.backend}"`);
+      const backend = opts.backend === undefined ? undefined : parseTensorBackend(opts.backend, '--backend');
       await initTensorRuntime({ backend });
       const workers = parseInteger(opts.workers, '--workers');
       const inter = interactionsOf(ctx, opts.dataset);
