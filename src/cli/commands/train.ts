@@ -55,8 +55,8 @@ export function registerTrain(program: Command): void {
     .option('--no-stage1', 'ablation: no stage-1 (semantic alignment) samples')
     .option('--no-stage2', 'ablation: no stage-2 (co-occurrence) samples')
     .option('--no-history', 'ablation: prompts carry no user history')
-    .option('--workers <n>', 'worker threads for training, preference mining and --eval decoding (0 = main thread)', '2')
-    .option('--backend <b>', 'tensor backend: wasm (default), webgpu (a GPU through the optional package webgpu; use --workers 0) or tensorflow (needs @tensorflow/tfjs-node)')
+    .option('--workers <n>', 'worker threads for training, preference mining and --eval decoding (0 = main thread; webgpu: 0)', '2')
+    .option('--backend <b>', 'tensor backend: wasm (default), webgpu (a GPU through the optional package webgpu, on the main thread) or tensorflow (needs @tensorflow/tfjs-node)')
     .option('--resume', 'continue from the newest checkpoints in the model folder')
     .option('--out <dir>', 'model folder (overrides --name)')
     .option('--init-from <name>', 'continued training: start from the trained model <name> of the dataset (same model config, SIDs and tokenizer) instead of a fresh init')
@@ -78,7 +78,8 @@ export function registerTrain(program: Command): void {
       const recipe = generativeRecipe(settings);
       const backend = opts.backend === undefined ? undefined : parseTensorBackend(opts.backend, '--backend');
       await initTensorRuntime({ backend });
-      const workers = parseInteger(opts.workers, '--workers');
+      // A GPU backend runs on the main thread: its default is no worker threads.
+      const workers = backend === 'webgpu' && cmd.getOptionValueSource('workers') === 'default' ? 0 : parseInteger(opts.workers, '--workers');
       const inter = interactionsOf(ctx, opts.dataset);
       const store = ctx.openStore();
       let prepared: ReturnType<typeof generativeTrainingSids>;
