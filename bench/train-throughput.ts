@@ -22,7 +22,7 @@ import { packContext, packPrompts, packTargets, type Prompt, type Target } from 
 import type { ExampleSource } from '../src/tensor/batching.js';
 import type { ObjectiveSpec } from '../src/tensor/objective.js';
 import { Rng } from '../src/tensor/rng.js';
-import { initTensorRuntime, measureMatmulGflops, parseTensorBackend, type TensorBackend } from '../src/tensor/runtime.js';
+import { initTensorRuntime, matmulProbeSize, measureMatmulGflops, parseTensorBackend, type TensorBackend } from '../src/tensor/runtime.js';
 import { TRAIN_DEFAULTS, train } from '../src/tensor/trainer.js';
 import { plantedSequences } from '../test/sequence-fixtures.js';
 
@@ -138,14 +138,13 @@ const fmt = (x: number, digits = 1) => x.toFixed(digits);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${cpus().length} cores; others' work slows every figure)`);
 console.log(`${label} items=${nItems} batch=${values.batch}; ${steps} timed steps after ${warmup} warm-up steps`);
-const matmulSize = (backend: TensorBackend) => (backend === 'wasm' ? 512 : 4096);
 const peaks = new Map<TensorBackend, number[]>(backends.map((b) => [b, []]));
 const single = new Map<TensorBackend, Run[]>(backends.map((b) => [b, []]));
 const parallel: Run[] = [];
 for (let round = 0; round < Number(values.rounds); round++) {
   for (const backend of backends) {
     await initTensorRuntime({ backend });
-    peaks.get(backend)?.push(await measureMatmulGflops(matmulSize(backend)));
+    peaks.get(backend)?.push(await measureMatmulGflops());
     single.get(backend)?.push(await measure(0, backend));
     if (backend === 'wasm' && workers > 0) parallel.push(await measure(workers, 'wasm'));
   }
@@ -158,7 +157,7 @@ const row = (label: string, runs: Run[], threads: number, backend: TensorBackend
     `${label.padEnd(22)} ${fmt(speed(runs), 0).padStart(6)} ex/s ${fmt(mean(runs.map((r) => r.termsPerSecond)), 0).padStart(7)} terms/s ${fmt(gf).padStart(6)} GFLOP/s  MFU ${fmt((100 * gf) / (peakOf(backend) * threads))}% of ${threads} x ${fmt(peakOf(backend))}  loss ${runs.map((r) => r.lastLoss.toFixed(4)).join(', ')}`,
   );
 };
-for (const backend of backends) console.log(`matmul ${matmulSize(backend)}^3 on ${backend}, one thread: ${fmt(peakOf(backend))} GFLOP/s (rounds: ${(peaks.get(backend) ?? []).map((p) => fmt(p)).join(', ')})`);
+for (const backend of backends) console.log(`matmul ${matmulProbeSize(backend)}^3 on ${backend}, one thread: ${fmt(peakOf(backend))} GFLOP/s (rounds: ${(peaks.get(backend) ?? []).map((p) => fmt(p)).join(', ')})`);
 const baseline = speed(single.get('wasm') ?? []);
 for (const backend of backends) {
   const runs = single.get(backend) ?? [];

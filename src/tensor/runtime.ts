@@ -95,8 +95,13 @@ function failOnGpuErrors(): void {
   };
 }
 
-/** Single-thread matmul rate of the current backend (a size^3 product, best of 5; a GPU needs a larger one than a CPU thread), GFLOP/s. */
-export async function measureMatmulGflops(size = 512): Promise<number> {
+/** The matmul rate probe's size: a GPU needs a larger product than a CPU thread to reach its rate. */
+export function matmulProbeSize(backend: string): number {
+  return backend === 'webgpu' ? 4096 : 512;
+}
+
+/** Single-thread matmul rate of the current backend (a size^3 product, best of 5), GFLOP/s. */
+export async function measureMatmulGflops(size = matmulProbeSize(tf.getBackend())): Promise<number> {
   const a = tf.randomNormal([size, size], 0, 1, 'float32', 1);
   const b = tf.randomNormal([size, size], 0, 1, 'float32', 2);
   let best = Number.POSITIVE_INFINITY;
