@@ -41,6 +41,14 @@ test('end to end on a slice of the demo data: import, embed, SIDs, train (tiny, 
     const gen = report.runs.find((r) => r.protocol === protocol && r.system === 'generative' && !r.excludeHistory);
     assert.ok(gen && gen.metrics['recall@10'] > 0, `${protocol}: the generative system ranks targets (${JSON.stringify(gen?.metrics)})`);
   }
+  const named = join(home, 'report-narrow');
+  cli('eval', '--dataset', 'slice', '--protocol', 'rec', '--split', 'test', '--system', 'generative', '--name', 'narrow', '--k', '10', '--iterations', '50', '--out', named);
+  const narrowRun = (JSON.parse(readFileSync(join(named, 'report.json'), 'utf8')) as typeof report).runs.find((r) => !r.excludeHistory)!;
+  const defaultRun = report.runs.find((r) => r.protocol === 'rec' && r.system === 'generative' && !r.excludeHistory)!;
+  assert.notDeepEqual(narrowRun.metrics, defaultRun.metrics, '--name picks the 8-wide one-epoch model, not the default');
+  const unknown = spawnSync(process.execPath, [CLI, '--home', home, 'eval', '--dataset', 'slice', '--system', 'generative', '--name', 'nope'], { encoding: 'utf8' });
+  assert.equal(unknown.status, 66);
+  assert.match(unknown.stderr, /no generative model "nope"/);
   const user = slice.files['sequences.txt'].split(' ')[0];
   const found = JSON.parse(cli('search', 'nail polish', '--dataset', 'slice', '--user', user, '--k', '3', '--beam', '8', '--json')) as { items: { id: string }[] };
   assert.equal(found.items.length, 3);

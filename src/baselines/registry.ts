@@ -26,6 +26,8 @@ export interface BaselineSpec {
 /** Where a system may keep what it builds (trained models); default the CLI's home. */
 export interface SystemContext {
   home: string;
+  /** The generative model to rank with (`gensearch train --name`); default "default". */
+  generativeName?: string;
 }
 
 const ITEMCF_GRID = {
@@ -108,7 +110,7 @@ export const BASELINES: readonly BaselineSpec[] = [
     description: 'the generative retriever: writes item SIDs by trie-constrained beam search (uses the model `gensearch train` saved)',
     defaults: { ...GENERATIVE_SYSTEM_DEFAULTS },
     grid: {},
-    create: (p, context) => generativeSystem(context?.home ?? defaultHome(), p),
+    create: (p, context) => generativeSystem(context?.home ?? defaultHome(), p, context?.generativeName),
   },
 ];
 

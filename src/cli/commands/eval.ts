@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { baseline, parseSettings } from '../../baselines/registry.js';
+import { BASELINES, baseline, parseSettings } from '../../baselines/registry.js';
 import { badInput } from '../../errors.js';
 import type { HistoryMode } from '../../eval/evaluate.js';
 import { parseKs } from '../../eval/metrics.js';
@@ -14,6 +14,7 @@ interface EvalOptions {
   protocol: string;
   split: string;
   system: string;
+  name: string;
   excludeHistory: HistoryMode;
   k: string;
   out?: string;
@@ -65,7 +66,8 @@ export function registerEval(program: Command): void {
     .option('--dataset <name>', 'dataset in the store', 'beauty')
     .option('--protocol <list>', 'rec, search, or both comma-separated', 'rec')
     .option('--split <list>', 'valid, test, or both comma-separated', 'test')
-    .option('--system <list>', 'systems, comma-separated: popular, itemcf, bm25, bm25-personal', 'popular,itemcf')
+    .option('--system <list>', `systems, comma-separated: ${BASELINES.map((b) => b.name).join(', ')}`, 'popular,itemcf')
+    .option('--name <name>', 'generative model the generative system ranks with (gensearch train --name)', 'default')
     .option('--exclude-history <mode>', "rank with the user's history items excluded (yes), kept (no), or report both", 'both')
     .option('--k <list>', 'cut-offs', '5,10,50,350')
     .option('--reference <system>', 'system the others are tested against (default: the first)')
@@ -81,7 +83,7 @@ export function registerEval(program: Command): void {
       const systems = opts.system.split(',').map((name) => {
         const spec = baseline(name.trim());
         const params = { ...spec.defaults, ...settings.get(spec.name) };
-        return { name: spec.name, create: () => spec.create(params, { home: ctx.home }) };
+        return { name: spec.name, create: () => spec.create(params, { home: ctx.home, generativeName: opts.name }) };
       });
       const inter = interactionsOf(ctx, opts.dataset);
       const report = await runEvaluation(inter, {
