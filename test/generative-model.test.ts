@@ -163,3 +163,60 @@ test('a tiny model overfits a tiny catalog: beam search returns the item each pr
   assert.ok(right >= 38, `${right}/40 prompts decode to their item first`);
   disposeParams(result.params);
 });
+
+test('an item head tells apart items that share a SID, and joins the beam score only where the model has one', async (t) => {
+  await initTensorRuntime();
+  const nItems = 40;
+  const cfg = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, maxHistory: 6, itemEmbedding: true, itemHead: 1 });
+  // Items 2j and 2j + 1 share one SID: the trie alone resolves them by collision rank.
+  const itemSids = new Int32Array(nItems * 2);
+  for (let i = 0; i < nItems; i++) itemSids.set([Math.floor(i / 2) % 4, 4 + Math.floor(i / 8)], i * 2);
+  const pack = packContext(cfg, itemSids);
+  const trie = new SidTrie(itemSids, 2);
+  assert.deepEqual(Array.from(trie.items(trie.child(trie.child(trie.root, 0), 4))), [0, 1]);
+  // Item i is "bought after" item (i + 7) % 40.
+  const prompts: Prompt[] = Array.from({ length: nItems }, (_, i) => ({ task: 'personal', text: new Int32Array(0), sid: new Int32Array(0), history: Int32Array.of((i + 7) % nItems) }));
+  const data = {
+    size: nItems,
+    collate: (ids: Int32Array) => ({
+      ...packPrompts(Array.from(ids, (i) => prompts[i]), pack),
+      ...packTargets(Array.from(ids, (i) => ({ kind: 'sid' as const, tokens: itemSids.subarray(i * 2, i * 2 + 2), item: i })), pack),
+    }),
+  };
+  const batch = data.collate(Int32Array.of(3, 4));
+  assert.deepEqual(Array.from(batch.itemAt.data), [0, 2], 'one item row per SID target, at its start-of-SID position');
+  assert.deepEqual(Array.from(batch.itemTarget.data), [3, 4]);
+  const result = await train({
+    spec: { module: new URL('../src/model/generative.js', import.meta.url).href, factory: 'generativeObjective', config: cfg },
+    data,
+    config: { ...TRAIN_DEFAULTS, epochs: 80, batchSize: 20, lr: 1e-2, warmupSteps: 5, seed: 4, patience: 0, bucketByLength: false },
+    outDir: tempDir(t),
+    log: () => {},
+  });
+  const model = { params: result.params as never, cfg };
+  const top1 = (lists: { items: Int32Array }[]) => lists.filter((l, i) => l.items[0] === i).length;
+  const fused = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10 });
+  const sidOnly = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, itemWeight: 0 });
+  assert.ok(top1(fused.lists) >= 38, `with the head, ${top1(fused.lists)}/40 prompts rank their item first`);
+  assert.ok(top1(sidOnly.lists) <= 24, `by SID alone a shared SID gives its first item: ${top1(sidOnly.lists)}/40`);
+  fused.lists.forEach((l, i) => {
+    const decodedItems = new Set(fused.decoded[i].flatMap((d) => Array.from(trie.items(d.leaf))));
+    assert.ok(l.items.length <= 4 && Array.from(l.items).every((item) => decodedItems.has(item)), 'the head reorders the beam items only');
+    assert.deepEqual([...l.scores], [...l.scores].sort((a, b) => b - a));
+  });
+  // The head's scores are a distribution over the catalog, one row per request.
+  const decoder = new SidDecoder(result.params as never, cfg);
+  decoder.start(packPrompts(prompts.slice(0, 3), pack));
+  assert.equal(decoder.itemLogProbs, null, 'known after the first step');
+  await decoder.step(Int32Array.of(0, 1, 2), new Int32Array(3));
+  const lp = decoder.itemLogProbs!;
+  assert.equal(lp.length, 3 * nItems);
+  for (let r = 0; r < 3; r++) assert.ok(Math.abs(lp.subarray(r * nItems, (r + 1) * nItems).reduce((a, x) => a + Math.exp(x), 0) - 1) < 1e-4);
+  decoder.dispose();
+  const plain = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemEmbedding: true });
+  const params = initGenerative(plain, new Rng(1));
+  await assert.rejects(generateItems({ params, cfg: plain }, packContext(plain, itemSids), trie, prompts, { beam: 2, k: 3, itemWeight: 1 }), /needs a model trained with an item head/);
+  assert.throws(() => generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemHead: 1 }), /needs itemEmbedding=true/);
+  disposeParams(params);
+  disposeParams(result.params);
+});

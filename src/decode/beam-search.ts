@@ -138,18 +138,31 @@ export async function constrainedBeamSearch(
   return { results, stats };
 }
 
+/** Per-item scores that join each decoded item's SID score: score + weight x scores[item]. */
+export interface ItemFusion {
+  scores: ArrayLike<number>;
+  weight: number;
+}
+
 /**
  * Items for decoded SIDs, best first: the items of one SID share its score and keep their
  * collision rank, so a SID shared by several items is resolved the same way every time.
- * Items in `exclude` are left out.
+ * Items in `exclude` are left out. With `fusion`, every item of every decoded SID is ranked by
+ * its SID score plus the weighted item score (ties keep the order above).
  */
 export function sidsToItems(
   trie: SidTrie,
   decoded: readonly DecodedSid[],
   k: number,
   exclude: ArrayLike<number> = [],
+  fusion?: ItemFusion,
 ): { items: Int32Array; scores: Float32Array } {
   const left = new Set(Array.from(exclude));
+  if (fusion && fusion.weight !== 0) {
+    const ranked = decoded.flatMap((d) => Array.from(trie.items(d.leaf), (item) => ({ item, score: d.score + fusion.weight * fusion.scores[item] })));
+    const kept = ranked.filter((r) => !left.has(r.item)).sort((a, b) => b.score - a.score).slice(0, k);
+    return { items: Int32Array.from(kept, (r) => r.item), scores: Float32Array.from(kept, (r) => r.score) };
+  }
   const items: number[] = [];
   const scores: number[] = [];
   for (const d of decoded) {

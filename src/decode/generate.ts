@@ -29,6 +29,12 @@ export interface GenerateOptions {
   maxRows?: number;
   /** Items each prompt's list must not hold (by prompt index), left out during the search. */
   exclude?: readonly (ArrayLike<number> | undefined)[];
+  /**
+   * Weight of the item head's log-probability added to each beam item's SID log-probability
+   * (`GenerativeConfig.itemHead`). Default: 1 for a model with an item head, else 0 (the list
+   * in SID order); a weight > 0 needs the head.
+   */
+  itemWeight?: number;
 }
 
 export interface GenerateResult {
@@ -38,9 +44,18 @@ export interface GenerateResult {
   stats: BeamSearchStats;
 }
 
+/** The item head's weight in the ranking: `weight` checked, or the model's default. */
+export function itemWeightOf(cfg: GenerativeConfig, weight?: number): number {
+  const w = weight ?? (cfg.itemHead ? 1 : 0);
+  if (!(w >= 0 && Number.isFinite(w))) throw badInput(`itemWeight must be a number >= 0; got ${w}`);
+  if (w > 0 && !cfg.itemHead) throw badInput('itemWeight > 0 needs a model trained with an item head (itemHead > 0)');
+  return w;
+}
+
 /**
  * Top-k items for each prompt: the prompts are encoded once per batch, then SIDs are generated
- * by trie-constrained beam search and mapped to items (shared SIDs in collision-rank order).
+ * by trie-constrained beam search and mapped to items: in SID-score order (shared SIDs in
+ * collision-rank order), or, with an item head, by SID score plus the weighted head score.
  */
 export async function generateItems(
   model: { params: GenerativeParams; cfg: GenerativeConfig },
@@ -54,6 +69,8 @@ export async function generateItems(
   if (trie.width !== model.cfg.sidSizes.length) {
     throw badInput(`the SID trie has width ${trie.width}; the model writes SIDs of ${model.cfg.sidSizes.length} tokens`);
   }
+  const itemWeight = itemWeightOf(model.cfg, options.itemWeight);
+  const n = model.cfg.nItems;
   const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
   const lists: RankedList[] = [];
   const decodedAll: DecodedSid[][] = [];
@@ -70,8 +87,10 @@ export async function generateItems(
     });
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
+    const itemScores = decoder.itemLogProbs;
     results.forEach((decoded, i) => {
-      lists.push(sidsToItems(trie, decoded, k, exclude?.[i]));
+      const fusion = itemScores && itemWeight > 0 ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
+      lists.push(sidsToItems(trie, decoded, k, exclude?.[i], fusion));
       decodedAll.push(decoded);
     });
   }

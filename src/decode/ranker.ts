@@ -8,7 +8,7 @@ import type { PackContext, Prompt } from '../tasks/prompt.js';
 import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
-import { generateItems } from './generate.js';
+import { generateItems, itemWeightOf } from './generate.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
 export interface GenerativeModel {
@@ -54,6 +54,8 @@ export interface RankerOptions {
    * beams are not spent on items that will be dropped; false: drop them from the kept list.
    */
   decodeExclude?: boolean;
+  /** Weight of the item head in the ranking (`GenerateOptions.itemWeight`); absent: the model's default. */
+  itemWeight?: number;
 }
 
 /**
@@ -85,7 +87,7 @@ export class GenerativeRanker implements TopKRanker {
   }
 
   params(): Record<string, unknown> {
-    return { beam: this.options.beam, pruneMargin: this.options.pruneMargin ?? null, decodeExclude: this.excludesHistory };
+    return { beam: this.options.beam, pruneMargin: this.options.pruneMargin ?? null, decodeExclude: this.excludesHistory, itemWeight: this.model ? itemWeightOf(this.model.cfg, this.options.itemWeight) : (this.options.itemWeight ?? null) };
   }
 
   async fit(train: TrainData): Promise<void> {
@@ -106,6 +108,7 @@ export class GenerativeRanker implements TopKRanker {
       k,
       pruneMargin: this.options.pruneMargin,
       maxRows: this.options.maxRows,
+      itemWeight: this.options.itemWeight,
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     };
     const { lists, stats } = await (this.pool ? this.pool.generate(prompts, options) : generateItems(model, model.pack, model.trie, prompts, options));

@@ -45,6 +45,15 @@ export interface GenerativeConfig {
   nItems: number;
   /** Add a learned per-item vector to each history item's SID-sum vector. */
   itemEmbedding: boolean;
+  /**
+   * Item head (needs `itemEmbedding`): the decoder's start-of-SID state also scores every item
+   * against the per-item vectors, trained by a full-softmax cross-entropy over the items with
+   * this weight, next to the SID tokens' (absent or 0: no head). It adds no parameters. At
+   * decoding its log-probability joins each beam item's SID log-probability (`itemWeight` in
+   * src/decode/generate.ts): the SID names a cell of similar items, the head picks within and
+   * across cells with what the per-item vectors keep (co-purchase) and SIDs blur.
+   */
+  itemHead?: number;
   /** Most recent items in the prompt. */
   maxHistory: number;
   /** Most text pieces in the prompt (query or item text). */
@@ -114,6 +123,7 @@ export interface GenerativeShape {
   sidSizes: number[];
   nItems: number;
   itemEmbedding?: boolean;
+  itemHead?: number;
   maxHistory?: number;
   maxPromptText?: number;
   maxTextTarget?: number;
@@ -147,6 +157,8 @@ export function generativeConfig(shape: GenerativeShape): GenerativeConfig {
     maxPromptText,
     maxTextTarget,
   };
+  // Only when set: the config is part of a run's identity, and older runs must still resume.
+  if (shape.itemHead) cfg.itemHead = shape.itemHead;
   if (shape.visual) cfg.visual = { ...shape.visual };
   validateGenerativeConfig(cfg);
   return cfg;
@@ -164,6 +176,8 @@ export function validateGenerativeConfig(cfg: GenerativeConfig): void {
   for (const key of ['textVocab', 'nItems', 'maxHistory', 'maxPromptText', 'maxTextTarget'] as const) {
     if (!Number.isInteger(cfg[key]) || cfg[key] < 1) throw badInput(`generative config ${key} must be a positive integer; got ${cfg[key]}`);
   }
+  if (cfg.itemHead !== undefined && !(cfg.itemHead >= 0 && Number.isFinite(cfg.itemHead))) throw badInput(`itemHead must be a weight >= 0; got ${cfg.itemHead}`);
+  if (cfg.itemHead && !cfg.itemEmbedding) throw badInput('an item head scores items against the per-item vectors: it needs itemEmbedding=true');
   if (cfg.visual && ![cfg.visual.dim, cfg.visual.tokens].every((n) => Number.isInteger(n) && n >= 1)) {
     throw badInput(`visual input needs positive integer dim and tokens; got ${JSON.stringify(cfg.visual)}`);
   }
@@ -314,7 +328,9 @@ function textTable(p: GenerativeParams, layout: VocabLayout, cfg: GenerativeConf
  * - `dec` [B, Ld]: decoder inputs (BOS, then the target tokens shifted right);
  * - `sidAt`, `sidTarget`, `sidLevel` [N1]: flat decoder positions with a SID target, the
  *   target (0..sidVocab-1) and its SID position (selects the softmax range);
- * - `textAt`, `textTarget` [N2]: the same for text targets (0 = end of text, 1 + piece).
+ * - `textAt`, `textTarget` [N2]: the same for text targets (0 = end of text, 1 + piece);
+ * - models with an item head: `itemAt`, `itemTarget` [N3], the flat start-of-SID position of
+ *   each row whose target is an item, and that item.
  */
 export function generativeObjective(cfg: GenerativeConfig): Objective<GenerativeParams> {
   const layout = vocabLayout(cfg);
@@ -339,6 +355,10 @@ export function generativeObjective(cfg: GenerativeConfig): Objective<Generative
         const ht = tf.gather(h, toTensor(batch.textAt));
         loss = tf.add(loss, crossEntropySum(matMulT(ht, textTable(p, layout, cfg, d)), toTensor(batch.textTarget)));
       }
+      if (cfg.itemHead && p.item && batch.itemTarget && batch.itemTarget.data.length > 0) {
+        const hi = tf.gather(h, toTensor(batch.itemAt));
+        loss = tf.add(loss, tf.mul(crossEntropySum(matMulT(hi, p.item), toTensor(batch.itemTarget)), cfg.itemHead));
+      }
       return loss;
     },
     forwardFlops: (batch) => generativeForwardFlops(cfg, batch),
@@ -354,7 +374,16 @@ export function generativeSpec(cfg: GenerativeConfig): ObjectiveSpec {
 export function generativeForwardFlops(cfg: GenerativeConfig, batch: HostBatch): number {
   const [b, lt] = batch.tok.shape;
   const [rows, ld] = batch.dec.shape;
-  return forwardFlops(cfg, { prompts: b, promptTokens: lt, historyItems: batch.hist.shape[1], decoderRows: rows, decoderTokens: ld, sidTerms: batch.sidTarget.data.length, textTerms: batch.textTarget.data.length });
+  return forwardFlops(cfg, {
+    prompts: b,
+    promptTokens: lt,
+    historyItems: batch.hist.shape[1],
+    decoderRows: rows,
+    decoderTokens: ld,
+    sidTerms: batch.sidTarget.data.length,
+    textTerms: batch.textTarget.data.length,
+    itemTerms: batch.itemTarget?.data.length ?? 0,
+  });
 }
 
 /** The shapes a forward pass's cost depends on: prompts and decoder rows may differ (several targets per prompt). */
@@ -366,6 +395,8 @@ export interface ForwardShape {
   decoderTokens: number;
   sidTerms: number;
   textTerms: number;
+  /** Rows scored by the item head (0 without one). */
+  itemTerms?: number;
 }
 
 export function forwardFlops(cfg: GenerativeConfig, s: ForwardShape): number {
@@ -383,7 +414,7 @@ export function forwardFlops(cfg: GenerativeConfig, s: ForwardShape): number {
   // Decoder: self block as above, plus cross q/o on decoder tokens, k/v on encoder tokens.
   const cross = r * ld * 2 * 2 * dd.dModel * dd.dModel + r * le * 2 * 2 * dd.dModel * dd.dModel + attn(r, ld, le, dd.dModel);
   const decoder = dd.nLayers * (proj(r * ld, dd.dModel, dd.dFF) + attn(r, ld, ld, dd.dModel) + cross);
-  const heads = s.sidTerms * 2 * dd.dModel * layout.sidVocab + s.textTerms * 2 * dd.dModel * (1 + cfg.textVocab);
+  const heads = s.sidTerms * 2 * dd.dModel * layout.sidVocab + s.textTerms * 2 * dd.dModel * (1 + cfg.textVocab) + (s.itemTerms ?? 0) * 2 * dd.dModel * cfg.nItems;
   const visual = cfg.visual ? b * 2 * cfg.visual.dim * cfg.visual.tokens * e.dModel : 0;
   return encoder + decoder + heads + b * 2 * USER_SLOTS * lh * e.dModel + visual;
 }
@@ -406,6 +437,7 @@ export class SidDecoder {
   /** Request of each live row. */
   private owner = new Int32Array(0);
   private depth = 0;
+  private itemScores: Float32Array | null = null;
 
   constructor(
     private readonly params: GenerativeParams,
@@ -428,6 +460,15 @@ export class SidDecoder {
     this.memory = enc.memory;
     this.bias = enc.bias;
     this.depth = 0;
+    this.itemScores = null;
+  }
+
+  /**
+   * The item head's log-probabilities [requests, nItems] (row-major) of the prompts `start`
+   * encoded, known after the first `step`; null for a model without an item head.
+   */
+  get itemLogProbs(): Float32Array | null {
+    return this.itemScores;
   }
 
   /**
@@ -464,10 +505,12 @@ export class SidDecoder {
       const x = decoderInput(this.params, this.cfg, tf.tensor2d(ids, [rows, 1], 'int32'), level);
       const rowBias = first ? bias : tf.gather(bias, ownerT);
       const h = stack(this.params.dec, x, { cross: { memory, bias: rowBias }, caches }, this.cfg.decoder, EVAL);
-      const logits = matMulT(tf.reshape(h, [rows, d]), tf.slice(this.params.tok, [this.layout.sidBase + off, 0], [k, d]));
+      const state = tf.reshape(h, [rows, d]);
+      const logits = matMulT(state, tf.slice(this.params.tok, [this.layout.sidBase + off, 0], [k, d]));
       // tidy keeps tensors it returns: flat lists of [k, v, k, v, ...].
       return {
         lp: logSoftmax(logits),
+        items: first && this.cfg.itemHead && this.params.item ? [logSoftmax(matMulT(state, this.params.item))] : [],
         self: caches.flatMap((c) => [c.self!.k, c.self!.v]),
         cross: first ? caches.flatMap((c) => [c.cross!.k, c.cross!.v]) : [],
       };
@@ -480,6 +523,10 @@ export class SidDecoder {
     this.depth++;
     const lp = await out.lp.data<'float32'>();
     out.lp.dispose();
+    for (const items of out.items) {
+      this.itemScores = await items.data<'float32'>();
+      items.dispose();
+    }
     const v = this.layout.sidVocab;
     const result = new Float32Array(rows * v).fill(Number.NEGATIVE_INFINITY);
     for (let r = 0; r < rows; r++) result.set(lp.subarray(r * k, (r + 1) * k), r * v + off);

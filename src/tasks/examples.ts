@@ -160,7 +160,7 @@ export function buildSamples(inputs: SampleInputs, mix: SampleMix, seed: number)
     const a = as[i];
     const b = bs[i];
     const task = TASK_OF[kind];
-    const sidTarget = (item: number): Target => ({ kind: 'sid', tokens: itemSid(item) });
+    const sidTarget = (item: number): Target => ({ kind: 'sid', tokens: itemSid(item), item });
     switch (kind) {
       case 'item2sid':
         return { kind, prompt: { task, text: pieces(itemText(train.items[a]), cfg.maxPromptText), sid: none, history: none }, target: sidTarget(a) };

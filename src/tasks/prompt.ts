@@ -21,8 +21,11 @@ export interface Prompt {
   visual?: Float32Array;
 }
 
-/** What a target is: an item's SID (SID tokens 0..sidVocab-1) or text pieces. */
-export type Target = { kind: 'sid'; tokens: Int32Array } | { kind: 'text'; pieces: Int32Array };
+/**
+ * What a target is: a SID (SID tokens 0..sidVocab-1; `item` when it is that item's, for the
+ * item head) or text pieces.
+ */
+export type Target = { kind: 'sid'; tokens: Int32Array; item?: number } | { kind: 'text'; pieces: Int32Array };
 
 /** What packing needs besides the prompts: the model's sizes and every item's SID tokens. */
 export interface PackContext {
@@ -139,10 +142,16 @@ export function packTargets(targets: readonly Target[], ctx: PackContext): HostB
   const sidLevel: number[] = [];
   const textAt: number[] = [];
   const textTarget: number[] = [];
+  const itemAt: number[] = [];
+  const itemTarget: number[] = [];
   targets.forEach((t, i) => {
     if (t.kind === 'sid') {
       if (t.tokens.length !== w) throw badInput(`a SID target has ${t.tokens.length} tokens; SIDs here have ${w}`);
       dec[i * ld] = layout.bosSid;
+      if (t.item !== undefined) {
+        itemAt.push(i * ld);
+        itemTarget.push(t.item);
+      }
       for (let j = 0; j < w; j++) {
         if (j > 0) dec[i * ld + j] = layout.sidBase + t.tokens[j - 1];
         sidAt.push(i * ld + j);
@@ -160,7 +169,7 @@ export function packTargets(targets: readonly Target[], ctx: PackContext): HostB
     }
   });
   const int = (a: number[]) => ({ data: Int32Array.from(a), shape: [a.length] });
-  return {
+  const out: HostBatch = {
     dec: { data: dec, shape: [b, ld] },
     sidAt: int(sidAt),
     sidTarget: int(sidTarget),
@@ -168,4 +177,9 @@ export function packTargets(targets: readonly Target[], ctx: PackContext): HostB
     textAt: int(textAt),
     textTarget: int(textTarget),
   };
+  if (cfg.itemHead) {
+    out.itemAt = int(itemAt);
+    out.itemTarget = int(itemTarget);
+  }
+  return out;
 }

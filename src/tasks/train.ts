@@ -50,6 +50,8 @@ export interface GenerativeRecipe {
   dropout: number;
   /** Add a learned per-item vector to each history item's SID-sum vector. */
   itemEmbedding: boolean;
+  /** Weight of the item head's loss (`GenerativeConfig.itemHead`; 0 = no head; needs itemEmbedding). */
+  itemHead: number;
   maxHistory: number;
   /** Target size of the BPE vocabulary. */
   textVocab: number;
@@ -114,6 +116,7 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   nHeads: 0,
   dropout: -1,
   itemEmbedding: false,
+  itemHead: 0,
   maxHistory: 20,
   textVocab: 2000,
   sids: 'default',
@@ -248,6 +251,7 @@ export function recipeConfig(recipe: GenerativeRecipe, sizes: { textVocab: numbe
     sidSizes: sizes.sidSizes,
     nItems: sizes.nItems,
     itemEmbedding: recipe.itemEmbedding,
+    itemHead: recipe.itemHead,
     maxHistory: recipe.maxHistory,
   });
 }
@@ -742,10 +746,14 @@ function continuedPhaseDir(from: string, bundle: BundleFile, tokenizer: BpeToken
   return join(from, source.phases[source.phases.length - 1]);
 }
 
-/** A config without its dropout rates: what decides the parameters' shapes and meaning. */
+/**
+ * A config without its dropout rates and item-head weight: what decides the parameters' shapes
+ * and meaning (a head adds no parameters, so a model without one can be continued with one).
+ */
 function parameterShape(cfg: GenerativeConfig): GenerativeConfig {
   const side = (t: TransformerConfig): TransformerConfig => ({ ...t, dropout: 0, attnDropout: 0 });
-  return { ...cfg, encoder: side(cfg.encoder), decoder: side(cfg.decoder) };
+  const { itemHead: _, ...rest } = cfg;
+  return { ...rest, encoder: side(cfg.encoder), decoder: side(cfg.decoder) };
 }
 
 /** The fields of two plain-data configs that differ, as "path a -> b" (for error messages). */
@@ -806,8 +814,11 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
   return bundle.phases.map((phase) => ({ phase, lines: readMetrics(join(dir, phase)) }));
 }
 
-/** Knobs of the generative system in the eval registry (`--set generative.beam=100`). */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2 };
+/**
+ * Knobs of the generative system in the eval registry (`--set generative.beam=100`);
+ * itemWeight -1: the model's default (`GenerateOptions.itemWeight`).
+ */
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -827,6 +838,6 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       if (trained !== train.dataset) throw new GensearchError('CONFLICT', `${dir} holds a model of dataset "${trained}", not "${train.dataset}"`);
       return loaded.model;
     },
-    { beam: k.beam, pruneMargin: k.pruneMargin, decodeExclude: k.decodeExclude !== 0, workers: k.workers },
+    { beam: k.beam, pruneMargin: k.pruneMargin, decodeExclude: k.decodeExclude !== 0, workers: k.workers, ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}) },
   );
 }
