@@ -205,7 +205,7 @@ test('an item head tells apart items that share a SID, and joins the beam score 
     assert.deepEqual([...l.scores], [...l.scores].sort((a, b) => b - a));
   });
   // The head's scores are a distribution over the catalog, one row per request.
-  const decoder = new SidDecoder(result.params as never, cfg);
+  const decoder = new SidDecoder(result.params as never, cfg, { scoreItems: true });
   decoder.start(packPrompts(prompts.slice(0, 3), pack));
   assert.equal(decoder.itemLogProbs, null, 'known after the first step');
   await decoder.step(Int32Array.of(0, 1, 2), new Int32Array(3));

@@ -75,7 +75,7 @@ export async function generateItems(
   const lists: RankedList[] = [];
   const decodedAll: DecodedSid[][] = [];
   const stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
-  const decoder = new SidDecoder(model.params, model.cfg);
+  const decoder = new SidDecoder(model.params, model.cfg, { scoreItems: itemWeight > 0 });
   for (let from = 0; from < prompts.length; from += perBatch) {
     const chunk = prompts.slice(from, from + perBatch);
     const exclude = options.exclude?.slice(from, from + perBatch);

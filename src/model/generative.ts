@@ -439,9 +439,11 @@ export class SidDecoder {
   private depth = 0;
   private itemScores: Float32Array | null = null;
 
+  /** `scoreItems`: on the first step also score every item with the item head (a model with one). */
   constructor(
     private readonly params: GenerativeParams,
     private readonly cfg: GenerativeConfig,
+    private readonly options: { scoreItems?: boolean } = {},
   ) {
     this.layout = vocabLayout(cfg);
   }
@@ -465,7 +467,7 @@ export class SidDecoder {
 
   /**
    * The item head's log-probabilities [requests, nItems] (row-major) of the prompts `start`
-   * encoded, known after the first `step`; null for a model without an item head.
+   * encoded, known after the first `step`; null unless the decoder was asked to score items.
    */
   get itemLogProbs(): Float32Array | null {
     return this.itemScores;
@@ -510,7 +512,7 @@ export class SidDecoder {
       // tidy keeps tensors it returns: flat lists of [k, v, k, v, ...].
       return {
         lp: logSoftmax(logits),
-        items: first && this.cfg.itemHead && this.params.item ? [logSoftmax(matMulT(state, this.params.item))] : [],
+        items: first && this.options.scoreItems && this.cfg.itemHead && this.params.item ? [logSoftmax(matMulT(state, this.params.item))] : [],
         self: caches.flatMap((c) => [c.self!.k, c.self!.v]),
         cross: first ? caches.flatMap((c) => [c.cross!.k, c.cross!.v]) : [],
       };
