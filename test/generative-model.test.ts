@@ -204,6 +204,20 @@ test('an item head tells apart items that share a SID, and joins the beam score 
     assert.ok(l.items.length <= 4 && Array.from(l.items).every((item) => decodedItems.has(item)), 'the head reorders the beam items only');
     assert.deepEqual([...l.scores], [...l.scores].sort((a, b) => b - a));
   });
+  // Proposals: the head's best items beyond a one-SID beam join it, scored as the beam would.
+  const exclude = prompts.map((_, i) => Int32Array.of(i ^ 1));
+  const proposed = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 3, exclude });
+  for (let i = 0; i < nItems; i++) {
+    const decoded = proposed.decoded[i];
+    assert.ok(decoded.length >= 3 && decoded.length <= 4, `1 beam SID + the SIDs of 3 proposed items (${decoded.length})`);
+    assert.equal(new Set(decoded.map((d) => d.leaf)).size, decoded.length);
+    assert.deepEqual(decoded.map((d) => d.score), decoded.map((d) => d.score).sort((a, b) => b - a));
+    const sids = Int32Array.from(decoded.flatMap((d) => Array.from(itemSids.subarray(trie.items(d.leaf)[0] * 2, trie.items(d.leaf)[0] * 2 + 2))));
+    const teacherForced = await scoreSids(result.params as never, cfg, packPrompts([prompts[i]], pack), sids);
+    decoded.forEach((d, j) => assert.ok(Math.abs(teacherForced[j] - d.score) < 1e-4));
+    assert.ok(!proposed.lists[i].items.includes(i ^ 1), 'excluded items are never proposed');
+  }
+  await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 1, k: 3, headCandidates: 2, itemWeight: 0 }), /headCandidates needs the item head/);
   // The head's scores are a distribution over the catalog, one row per request.
   const decoder = new SidDecoder(result.params as never, cfg, { scoreItems: true });
   decoder.start(packPrompts(prompts.slice(0, 3), pack));

@@ -1,6 +1,7 @@
 import { badInput } from '../errors.js';
 import type { RankedList } from '../eval/types.js';
-import { type GenerativeConfig, type GenerativeParams, SidDecoder } from '../model/generative.js';
+import { TopKSelector } from '../eval/topk.js';
+import { type GenerativeConfig, type GenerativeParams, SidDecoder, scoreSids } from '../model/generative.js';
 import type { SidTrie } from '../sids/trie.js';
 import { type PackContext, packPrompts, type Prompt } from '../tasks/prompt.js';
 import { type BeamSearchStats, constrainedBeamSearch, type DecodedSid, type DecodeSession, sidsToItems } from './beam-search.js';
@@ -35,6 +36,13 @@ export interface GenerateOptions {
    * in SID order); a weight > 0 needs the head.
    */
   itemWeight?: number;
+  /**
+   * With an item head: the SIDs of this many of the head's best items per prompt that the beam
+   * did not finish are scored by teacher forcing (the log-probability the beam would have given
+   * them) and join the beam's SIDs, so the head can also bring in items the beam missed.
+   * Default 0.
+   */
+  headCandidates?: number;
 }
 
 export interface GenerateResult {
@@ -70,6 +78,9 @@ export async function generateItems(
     throw badInput(`the SID trie has width ${trie.width}; the model writes SIDs of ${model.cfg.sidSizes.length} tokens`);
   }
   const itemWeight = itemWeightOf(model.cfg, options.itemWeight);
+  const proposals = options.headCandidates ?? 0;
+  if (!(Number.isInteger(proposals) && proposals >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${proposals}`);
+  if (proposals > 0 && itemWeight === 0) throw badInput('headCandidates needs the item head in the ranking (a model with one, itemWeight > 0)');
   const n = model.cfg.nItems;
   const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
   const lists: RankedList[] = [];
@@ -88,6 +99,7 @@ export async function generateItems(
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
     const itemScores = decoder.itemLogProbs;
+    if (proposals > 0 && itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, proposals);
     results.forEach((decoded, i) => {
       const fusion = itemScores && itemWeight > 0 ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
       lists.push(sidsToItems(trie, decoded, k, exclude?.[i], fusion));
@@ -95,4 +107,56 @@ export async function generateItems(
     });
   }
   return { lists, decoded: decodedAll, stats };
+}
+
+/** Most SID rows scored in one teacher-forced pass (a larger one can run the wasm heap out). */
+const PROPOSAL_ROWS = 2048;
+
+/**
+ * Joins to each prompt's decoded SIDs those of the item head's `m` best items that the beam
+ * did not finish (excluded items left out), each scored by teacher forcing, then restores the
+ * best-first order.
+ */
+async function addHeadProposals(
+  model: { params: GenerativeParams; cfg: GenerativeConfig },
+  pack: PackContext,
+  trie: SidTrie,
+  prompts: readonly Prompt[],
+  itemScores: Float32Array,
+  results: DecodedSid[][],
+  exclude: readonly (ArrayLike<number> | undefined)[] | undefined,
+  m: number,
+): Promise<void> {
+  const n = model.cfg.nItems;
+  const w = model.cfg.sidSizes.length;
+  const selector = new TopKSelector(m);
+  const picked = new Int32Array(m);
+  // Per prompt, m proposed leaves (-1: none left to propose) and their SIDs.
+  const leaves = new Int32Array(prompts.length * m).fill(-1);
+  const sids = new Int32Array(prompts.length * m * w);
+  results.forEach((decoded, i) => {
+    const row = itemScores.slice(i * n, (i + 1) * n);
+    for (const item of Array.from(exclude?.[i] ?? [])) if (item >= 0 && item < n) row[item] = Number.NEGATIVE_INFINITY;
+    for (const d of decoded) for (const item of trie.items(d.leaf)) row[item] = Number.NEGATIVE_INFINITY;
+    const got = selector.select(row, m, picked);
+    for (let j = 0; j < got; j++) {
+      leaves[i * m + j] = trie.leafOf(picked[j]);
+      sids.set(pack.itemSids.subarray(picked[j] * w, (picked[j] + 1) * w), (i * m + j) * w);
+    }
+  });
+  const perPass = Math.max(1, Math.floor(PROPOSAL_ROWS / m));
+  for (let from = 0; from < prompts.length; from += perPass) {
+    const to = Math.min(prompts.length, from + perPass);
+    const scores = await scoreSids(model.params, model.cfg, packPrompts(prompts.slice(from, to), pack), sids.subarray(from * m * w, to * m * w));
+    for (let i = from; i < to; i++) {
+      const known = new Set(results[i].map((d) => d.leaf));
+      for (let j = 0; j < m; j++) {
+        const leaf = leaves[i * m + j];
+        if (leaf < 0 || known.has(leaf)) continue;
+        known.add(leaf);
+        results[i].push({ leaf, score: scores[(i - from) * m + j] });
+      }
+      results[i].sort((x, y) => y.score - x.score || x.leaf - y.leaf);
+    }
+  }
 }

@@ -56,6 +56,8 @@ export interface RankerOptions {
   decodeExclude?: boolean;
   /** Weight of the item head in the ranking (`GenerateOptions.itemWeight`); absent: the model's default. */
   itemWeight?: number;
+  /** Items the head proposes beyond the beam (`GenerateOptions.headCandidates`); default 0. */
+  headCandidates?: number;
 }
 
 /**
@@ -87,7 +89,13 @@ export class GenerativeRanker implements TopKRanker {
   }
 
   params(): Record<string, unknown> {
-    return { beam: this.options.beam, pruneMargin: this.options.pruneMargin ?? null, decodeExclude: this.excludesHistory, itemWeight: this.model ? itemWeightOf(this.model.cfg, this.options.itemWeight) : (this.options.itemWeight ?? null) };
+    return {
+      beam: this.options.beam,
+      pruneMargin: this.options.pruneMargin ?? null,
+      decodeExclude: this.excludesHistory,
+      itemWeight: this.model ? itemWeightOf(this.model.cfg, this.options.itemWeight) : (this.options.itemWeight ?? null),
+      headCandidates: this.options.headCandidates ?? 0,
+    };
   }
 
   async fit(train: TrainData): Promise<void> {
@@ -109,6 +117,7 @@ export class GenerativeRanker implements TopKRanker {
       pruneMargin: this.options.pruneMargin,
       maxRows: this.options.maxRows,
       itemWeight: this.options.itemWeight,
+      headCandidates: this.options.headCandidates,
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     };
     const { lists, stats } = await (this.pool ? this.pool.generate(prompts, options) : generateItems(model, model.pack, model.trie, prompts, options));

@@ -25,7 +25,7 @@ export class SidTrie {
   /** Parent of each node (root: -1), items below each node, and the leaf of each row. */
   private readonly parent: Int32Array;
   private readonly size: Int32Array;
-  private readonly leafOf: Int32Array;
+  private readonly leafOfRow: Int32Array;
 
   /** Builds from an n x width table of global tokens (row = item). */
   constructor(table: Int32Array, width: number) {
@@ -76,9 +76,9 @@ export class SidTrie {
     this.parent = new Int32Array(count).fill(-1);
     for (let v = 0; v < levelStart; v++) this.parent.fill(v, this.first[v], this.first[v + 1]);
     this.size = new Int32Array(count);
-    this.leafOf = new Int32Array(n);
+    this.leafOfRow = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      this.leafOf[order[i]] = nodeAt[i];
+      this.leafOfRow[order[i]] = nodeAt[i];
       this.size[nodeAt[i]]++;
     }
     // Breadth-first numbering puts every child after its parent: sum sizes from the back.
@@ -141,15 +141,21 @@ export class SidTrie {
     const seen = new Set<number>();
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
-      if (!(row >= 0 && row < this.leafOf.length) || seen.has(row)) continue;
+      if (!(row >= 0 && row < this.leafOfRow.length) || seen.has(row)) continue;
       seen.add(row);
-      for (let v = this.leafOf[row]; v > 0; v = this.parent[v]) {
+      for (let v = this.leafOfRow[row]; v > 0; v = this.parent[v]) {
         const n = (left.get(v) ?? this.size[v]) - 1;
         left.set(v, n);
         if (n === 0) out.add(v);
       }
     }
     return out;
+  }
+
+  /** The leaf of an item's SID. */
+  leafOf(row: number): number {
+    if (!(row >= 0 && row < this.leafOfRow.length)) throw badInput(`item ${row} is outside 0..${this.leafOfRow.length - 1}`);
+    return this.leafOfRow[row];
   }
 
   /** Rows (items) carrying the SID that ends at leaf `node` (or a full SID), rank order; empty if none. */
