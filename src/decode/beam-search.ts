@@ -158,7 +158,7 @@ export function sidsToItems(
   fusion?: ItemFusion,
 ): { items: Int32Array; scores: Float32Array } {
   const left = new Set(Array.from(exclude));
-  if (fusion && fusion.weight !== 0) {
+  if (fusion) {
     const ranked = decoded.flatMap((d) => Array.from(trie.items(d.leaf), (item) => ({ item, score: d.score + fusion.weight * fusion.scores[item] })));
     const kept = ranked.filter((r) => !left.has(r.item)).sort((a, b) => b.score - a.score).slice(0, k);
     return { items: Int32Array.from(kept, (r) => r.item), scores: Float32Array.from(kept, (r) => r.score) };

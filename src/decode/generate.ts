@@ -101,7 +101,8 @@ export async function generateItems(
     const itemScores = decoder.itemLogProbs;
     if (proposals > 0 && itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, proposals);
     results.forEach((decoded, i) => {
-      const fusion = itemScores && itemWeight > 0 ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
+      // Item scores exist only when the head is in the ranking (itemWeight > 0).
+      const fusion = itemScores ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
       lists.push(sidsToItems(trie, decoded, k, exclude?.[i], fusion));
       decodedAll.push(decoded);
     });
