@@ -43,8 +43,13 @@ const data = Object.fromEntries(
 
 console.log(`# generative decoding on ${dataset} (model "${name}", ${model.cfg.encoder.nLayers}+${model.cfg.decoder.nLayers} layers, d=${model.cfg.encoder.dModel})`);
 const head = Boolean(model.cfg.itemHead);
+interface BatchedRun {
+  ms: number;
+  r: number;
+  mrr: number;
+}
 /** Batched ms/query of `cases` and their R@10 and MRR@10 (history kept). */
-async function batched(cases: EvalCase[], beam: number, itemWeight?: number) {
+async function batched(cases: EvalCase[], beam: number, itemWeight?: number): Promise<BatchedRun> {
   const ranker = new GenerativeRanker(() => model, { beam, itemWeight });
   await ranker.fit(data.search.train);
   const t0 = performance.now();
@@ -65,12 +70,12 @@ for (const beam of beams) {
   const cases = data.search.cases.slice(0, Math.max(20, Math.floor(nCases / Math.max(1, beam / 20))));
   // Two interleaved passes per variant, each keeping its faster one: the first pass of a shape
   // pays the backend's one-off costs, and the machine is noisy.
-  const passes: Record<'default' | 'plain', Awaited<ReturnType<typeof batched>>[]> = { default: [], plain: [] };
+  const passes: Record<'default' | 'plain', BatchedRun[]> = { default: [], plain: [] };
   for (let pass = 0; pass < 2; pass++) {
     passes.default.push(await batched(cases, beam));
     if (head) passes.plain.push(await batched(cases, beam, 0));
   }
-  const fastest = (runs: Awaited<ReturnType<typeof batched>>[]) => runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+  const fastest = (runs: BatchedRun[]) => runs.reduce((a, b) => (b.ms < a.ms ? b : a));
   const withDefault = fastest(passes.default);
   const cells = [beam, times[Math.floor(times.length / 2)].toFixed(1), times[Math.floor(times.length * 0.9)].toFixed(1), withDefault.ms.toFixed(1)];
   if (head) {
