@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DecodeWorkers } from '../src/decode/decode-workers.js';
@@ -258,11 +258,17 @@ test('SID warm start: the sum of an item SID rows is its quantized embedding', a
   assert.throws(() => itemInitRows(points, tokens, rows, 4, 1), /itemInit needs dModel >= 8/);
 });
 
-test('preference alignment: mined pairs prefer the taken item over the other SIDs the model writes, and list-wise DPO widens that lead', async (t) => {
+/**
+ * Preference alignment end to end on a tiny model: mining, the pairs cache, the anchors' loss,
+ * and a DPO phase that widens the preferred candidates' lead. With an item head the candidates
+ * are items, scored as decoding fuses them.
+ */
+async function preferenceAlignment(t: TestContext, head: boolean): Promise<void> {
   await initTensorRuntime();
   const { inter, sids } = plantedShop(160, 24);
   const sftDir = tempDir(t);
-  const recipe = generativeRecipe({ profile: 'tiny', epochs: '1', patience: '0', batchSize: '64', lr: '0.01', warmupSteps: '5', textVocab: '40', validCases: '40', validBeam: '5', sidInit: '0' });
+  const headSettings: Record<string, string> = head ? { itemEmbedding: 'true', itemHead: '1' } : {};
+  const recipe = generativeRecipe({ profile: 'tiny', epochs: '1', patience: '0', batchSize: '64', lr: '0.01', warmupSteps: '5', textVocab: '40', validCases: '40', validBeam: '5', sidInit: '0', ...headSettings });
   disposeParams((await trainGenerative(inter, sids, { dir: sftDir, recipe, log: () => {} })).model.params);
   const reference = loadGenerative(sftDir).model;
   const { train } = buildEvalData(inter, 'rec', 'valid');
@@ -277,21 +283,39 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   const [n, c, w] = batch.cand.shape;
   const pairs = n - mined.anchors;
   assert.ok(pairs > 50 && mined.anchors > 20 && c === 4 && w === 3);
+  // Mined prompts in mining order: a head model's rejected items are its decoded list's best
+  // other items, and their reference scores are the scores that list ranks them by.
+  const prompts = buildSamples(inputs, { search: options.search, rec: options.rec }, options.seed);
+  const decoded = head ? await generateItems(reference, reference.pack, reference.trie, Array.from({ length: pairs }, (_, i) => prompts.sample(i).prompt), { beam: 10, k: 10 }) : null;
   for (let i = 0; i < pairs; i++) {
-    const sid = (j: number) => Array.from(batch.cand.data.subarray((i * c + j) * w, (i * c + j + 1) * w));
+    const sid = (j: number): number[] => Array.from(batch.cand.data.subarray((i * c + j) * w, (i * c + j + 1) * w));
+    const item = (j: number): number => batch.item.data[i * c + j];
     for (let j = 1; j < c; j++) {
       if (batch.valid.data[i * c + j] === 0) continue;
-      assert.notDeepEqual(sid(j), sid(0), 'a rejected SID is never the preferred one');
+      if (head) assert.notEqual(item(j), item(0), 'a rejected item is never the preferred one');
+      else assert.notDeepEqual(sid(j), sid(0), 'a rejected SID is never the preferred one');
+      assert.deepEqual(sid(j), Array.from(sids.itemTokens.subarray(item(j) * w, (item(j) + 1) * w)), 'a candidate is its item\'s SID');
       assert.ok([0.5, 1.8, 2].includes(Number(batch.gap.data[i * c + j].toFixed(4))), `reward gap ${batch.gap.data[i * c + j]}`);
+    }
+    if (decoded) {
+      const list = decoded.lists[i];
+      const others: number[] = Array.from(list.items).filter((it) => it !== item(0));
+      for (let j = 1; j < c && batch.valid.data[i * c + j] === 1; j++) {
+        assert.equal(item(j), others[j - 1]);
+        const listed = list.scores[Array.from(list.items).indexOf(item(j))];
+        assert.ok(Math.abs(batch.ref.data[i * c + j] - listed) < 1e-3, `reference ${batch.ref.data[i * c + j]} vs decoded ${listed}`);
+      }
     }
   }
   // A likelihood-only rec prompt adds exactly -log pi(taken item) to the loss: no DPO term.
-  const objective = preferenceObjective({ model: reference.cfg, beta: 1, margin: 0.5, sft: 1 });
+  const itemWeight = head ? 1 : undefined;
+  const objective = preferenceObjective({ model: reference.cfg, beta: 1, margin: 0.5, sft: 1, itemWeight });
   const anchorRows = Int32Array.from({ length: mined.anchors }, (_, i) => pairs + i);
   const anchors = mined.collate(anchorRows);
   anchorRows.forEach((_, r) => assert.deepEqual(Array.from(anchors.valid.data.subarray(r * c, (r + 1) * c)), [1, 0, 0, 0]));
   const firstSids = Int32Array.from({ length: mined.anchors * w }, (_, i) => anchors.cand.data[Math.floor(i / w) * c * w + (i % w)]);
-  const nll = -(await scoreSids(reference.params, reference.cfg, anchors, firstSids)).reduce((a, x) => a + x, 0);
+  const firstItems = Int32Array.from({ length: mined.anchors }, (_, r) => anchors.item.data[r * c]);
+  const nll = -(await scoreSids(reference.params, reference.cfg, anchors, firstSids, itemWeight ? { items: firstItems, weight: itemWeight } : undefined)).reduce((a, x) => a + x, 0);
   const anchorLoss = tf.tidy(() => objective.loss(reference.params, anchors, EVAL).dataSync()[0]);
   assert.ok(Math.abs(anchorLoss - nll) < 1e-3 * nll, `anchor loss ${anchorLoss} vs NLL ${nll}`);
 
@@ -307,11 +331,21 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
     ['preference'],
   );
   // On the mined pairs, the DPO loss of the aligned model is below the reference's (where every
-  // log-ratio is 0): the preferred SIDs gained on the rejected ones.
+  // log-ratio is 0): the preferred candidates gained on the rejected ones.
   const lossOf = (params: typeof reference.params) => tf.tidy(() => objective.loss(params, batch, EVAL).dataSync()[0]) / n;
   const before = lossOf(reference.params);
   const after = lossOf(aligned.model.params);
   assert.ok(after < before - 0.05, `DPO loss per prompt ${before.toFixed(4)} -> ${after.toFixed(4)}`);
+  if (head) {
+    // The head learned too: the anchors' taken items gained head log-probability.
+    const headLogProb = async (params: typeof reference.params) => {
+      const both = await scoreSids(params, reference.cfg, anchors, firstSids, { items: firstItems, weight: 1 });
+      const sidOnly = await scoreSids(params, reference.cfg, anchors, firstSids);
+      return both.reduce((a, x, r) => a + x - sidOnly[r], 0);
+    };
+    const [headBefore, headAfter] = [await headLogProb(reference.params), await headLogProb(aligned.model.params)];
+    assert.ok(headAfter > headBefore, `head log-probability of the taken items ${headBefore.toFixed(2)} -> ${headAfter.toFixed(2)}`);
+  }
   assert.equal(loadGenerative(dpoDir).finalPhaseDir, join(dpoDir, 'preference'), 'the aligned model folder serves its preference phase');
   assert.ok(existsSync(join(dpoDir, 'preference', 'pairs.bin')), 'the phase keeps its mined pairs');
   // The pairs file answers for its key whatever model asks (a resumed run trains on the same
@@ -320,4 +354,8 @@ test('preference alignment: mined pairs prefer the taken item over the other SID
   assert.notDeepEqual(all(await preferenceSamples(aligned.model, inputs, { ...options, cache: { ...cache, key: 'k2' } })), batch);
   disposeParams(reference.params);
   disposeParams(aligned.model.params);
-});
+}
+
+test('preference alignment: mined pairs prefer the taken item over the other SIDs the model writes, and list-wise DPO widens that lead', (t) => preferenceAlignment(t, false));
+
+test('preference alignment with an item head: candidates are items scored as decoding fuses them, and DPO trains the head', (t) => preferenceAlignment(t, true));

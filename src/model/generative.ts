@@ -555,13 +555,14 @@ function disposeKv(kv: KeyValues): void {
  * Teacher-forced log-probabilities of full SIDs [R, W] (SID tokens 0..sidVocab-1) for B encoded
  * prompts, R a multiple of B: rows r = i*C .. i*C+C-1 (C = R/B) belong to prompt i, which is
  * encoded once. The sum over positions of log p(token | prompt, earlier tokens): what
- * incremental decoding must reproduce, and a way to score given candidates.
+ * incremental decoding must reproduce, and a way to score given candidates. With `head`, each
+ * row also gets its item's weighted item-head log-probability (`HeadScore`).
  */
-export async function scoreSids(p: GenerativeParams, cfg: GenerativeConfig, promptBatch: HostBatch, sids: Int32Array): Promise<Float32Array> {
+export async function scoreSids(p: GenerativeParams, cfg: GenerativeConfig, promptBatch: HostBatch, sids: Int32Array, head?: Omit<HeadScore, 'group'>): Promise<Float32Array> {
   const b = promptBatch.tok.shape[0];
   const rows = sids.length / cfg.sidSizes.length;
   if (!Number.isInteger(rows / b)) throw new GensearchError('INTERNAL', `scoreSids: ${rows} SIDs for ${b} prompts; give the same number per prompt`);
-  const scores = tf.tidy(() => sidLogProbs(p, cfg, repeatEncoded(encode(p, cfg, promptBatch, EVAL), rows / b), sids, EVAL));
+  const scores = tf.tidy(() => sidLogProbs(p, cfg, repeatEncoded(encode(p, cfg, promptBatch, EVAL), rows / b), sids, EVAL, head && { ...head, group: rows / b }));
   const out = await scores.data<'float32'>();
   scores.dispose();
   return out;
@@ -580,10 +581,22 @@ export function repeatEncoded(enc: Encoded, c: number): Encoded {
 }
 
 /**
+ * The item each SID row stands for, when the item head's log-probability of it joins the row's
+ * score (times `weight`, as decoding fuses them). Rows come in groups of `group` consecutive
+ * rows with one prompt (`repeatEncoded`): the head reads the start-of-SID state, which depends
+ * on the prompt only, so it runs once per group.
+ */
+export interface HeadScore {
+  items: Int32Array;
+  weight: number;
+  group: number;
+}
+
+/**
  * `scoreSids` as a differentiable tensor [R]: row r is SID `sids[r]` read against encoder row
  * r of `enc` (to score several SIDs per prompt, `repeatEncoded` first).
  */
-export function sidLogProbs(p: GenerativeParams, cfg: GenerativeConfig, enc: Encoded, sids: Int32Array, ctx: ForwardContext): tf.Tensor {
+export function sidLogProbs(p: GenerativeParams, cfg: GenerativeConfig, enc: Encoded, sids: Int32Array, ctx: ForwardContext, head?: HeadScore): tf.Tensor {
   const layout = vocabLayout(cfg);
   const w = cfg.sidSizes.length;
   const b = sids.length / w;
@@ -603,5 +616,15 @@ export function sidLogProbs(p: GenerativeParams, cfg: GenerativeConfig, enc: Enc
     const codes = Int32Array.from({ length: b }, (_, i) => sids[i * w + t] - layout.sidOffsets[t]);
     total = tf.add(total, tf.sum(tf.mul(lp, tf.oneHot(tf.tensor1d(codes, 'int32'), cfg.sidSizes[t])), 1));
   }
-  return total;
+  if (!head || head.weight === 0) return total;
+  if (!p.item || !cfg.itemHead) throw new GensearchError('INTERNAL', 'an item-head score needs a model with an item head');
+  const g = head.group;
+  if (head.items.length !== b || !Number.isInteger(b / g)) throw new GensearchError('INTERNAL', `sidLogProbs: ${head.items.length} items for ${b} SIDs in groups of ${g}`);
+  // One start-of-SID state per group (with dropout the rows' copies differ), repeated by tiling:
+  // tile's gradient works on every backend.
+  const start = tf.reshape(tf.slice(tf.reshape(h, [b / g, g, w, d]), [0, 0, 0, 0], [b / g, 1, 1, d]), [b / g, d]);
+  const logNorm = tf.reshape(tf.tile(tf.reshape(tf.logSumExp(matMulT(start, p.item), 1), [b / g, 1]), [1, g]), [b]);
+  const rowsStart = tf.reshape(tf.tile(tf.reshape(start, [b / g, 1, d]), [1, g, 1]), [b, d]);
+  const dot = tf.sum(tf.mul(rowsStart, gatherRows(p.item, tf.tensor1d(head.items, 'int32'))), 1);
+  return tf.add(total, tf.mul(tf.sub(dot, logNorm), head.weight));
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trainingFingerprint } from '../baselines/sasrec.js';
 import type { GenerativeModel } from '../decode/ranker.js';
+import { itemWeightOf } from '../decode/generate.js';
 import { GenerativeRanker } from '../decode/ranker.js';
 import { encoderDir, ITEM_EMBEDDINGS } from '../encoders/embed.js';
 import { readEmbeddings, readJsonFile, writeJsonFile } from '../encoders/embfile.js';
@@ -534,7 +535,9 @@ export async function trainGenerative(
   for (const phase of phases) {
     const outDir = join(dir, phase.name);
     if (result) disposeParams(result.params);
-    const preference = phase.preference ? { beta: recipe.dpoBeta, margin: recipe.dpoMargin, sft: recipe.dpoSft } : undefined;
+    // A model with an item head is aligned on the score decoding ranks by (only then in the identity: older runs still resume).
+    const itemWeight = itemWeightOf(cfg);
+    const preference = phase.preference ? { beta: recipe.dpoBeta, margin: recipe.dpoMargin, sft: recipe.dpoSft, ...(itemWeight > 0 ? { itemWeight } : {}) } : undefined;
     let data: ExampleSource & { counts: Record<SampleKind, number> };
     if (phase.preference) {
       if (initFrom === null) throw badInput('preference alignment (dpoEpochs > 0) needs a trained model to start from: give SFT epochs too, or --init-from a trained model');
@@ -544,7 +547,7 @@ export async function trainGenerative(
       try {
         const cache = { path: join(outDir, 'pairs.bin'), key: configHash({ reference: initFrom, step: state.step, ...mining }) };
         const pairs = await preferenceSamples(modelOf(reference as GenerativeParams), sampleInputs, { ...mining, recSft: recipe.dpoRecSft, cache, workers: options.workers, backend: options.backend });
-        log(`${phase.name}: ${pairs.size - pairs.anchors} prompts x (1 preferred + ${recipe.dpoNegatives} rejected SIDs), ${pairs.anchors} likelihood-only rec prompts`);
+        log(`${phase.name}: ${pairs.size - pairs.anchors} prompts x (1 preferred + ${recipe.dpoNegatives} rejected ${itemWeight > 0 ? 'items' : 'SIDs'}), ${pairs.anchors} likelihood-only rec prompts`);
         data = pairs;
       } finally {
         disposeParams(reference);
