@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { constrainedBeamSearch } from '../src/decode/beam-search.js';
-import { GenerativeSession, generateItems } from '../src/decode/generate.js';
+import { GenerativeSession, generateItems, HEAD_DEFAULTS, headKnobsOf, requestKind } from '../src/decode/generate.js';
 import { generativeConfig, generativeObjective, initGenerative, SidDecoder, scoreSids, USER_SLOTS } from '../src/model/generative.js';
 import { disposeParams, flattenParams } from '../src/model/params.js';
 import { lossAndGrads } from '../src/tensor/objective.js';
@@ -195,7 +195,7 @@ test('an item head tells apart items that share a SID, and joins the beam score 
   });
   const model = { params: result.params as never, cfg };
   const top1 = (lists: { items: Int32Array }[]) => lists.filter((l, i) => l.items[0] === i).length;
-  const fused = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10 });
+  const fused = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0 });
   const sidOnly = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, itemWeight: 0 });
   assert.ok(top1(fused.lists) >= 38, `with the head, ${top1(fused.lists)}/40 prompts rank their item first`);
   assert.ok(top1(sidOnly.lists) <= 24, `by SID alone a shared SID gives its first item: ${top1(sidOnly.lists)}/40`);
@@ -218,6 +218,23 @@ test('an item head tells apart items that share a SID, and joins the beam score 
     assert.ok(!proposed.lists[i].items.includes(i ^ 1), 'excluded items are never proposed');
   }
   await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 1, k: 3, headCandidates: 2, itemWeight: 0 }), /headCandidates needs the item head/);
+  // Knobs left out take the request kind's defaults, per prompt: a batch mixing searches and
+  // recommendations (as the server batches them) ranks each prompt as it would alone.
+  const searches = prompts.slice(0, 4).map((p): Prompt => ({ ...p, text: Int32Array.of(5, 6) }));
+  const mixed = [searches[0], prompts[4], searches[1], prompts[5], searches[2], searches[3], prompts[6]];
+  assert.deepEqual(mixed.map(requestKind), ['search', 'rec', 'search', 'rec', 'search', 'search', 'rec']);
+  const byKind = await generateItems(model, pack, trie, mixed, { beam: 1, k: 10 });
+  for (const [i, p] of mixed.entries()) {
+    const alone = await generateItems(model, pack, trie, [p], { beam: 1, k: 10, ...HEAD_DEFAULTS[requestKind(p)] });
+    assert.deepEqual(byKind.decoded[i].map((d) => d.leaf), alone.decoded[0].map((d) => d.leaf));
+    assert.deepEqual(Array.from(byKind.lists[i].items), Array.from(alone.lists[0].items));
+    byKind.lists[i].scores.forEach((s, j) => assert.ok(Math.abs(s - alone.lists[0].scores[j]) < 1e-4, `prompt ${i}: ${s} vs ${alone.lists[0].scores[j]}`));
+  }
+  const sidOnlyRow = await generateItems(model, pack, trie, [searches[0]], { beam: 1, k: 10, itemWeight: 0 });
+  assert.notDeepEqual(Array.from(byKind.lists[0].scores), Array.from(sidOnlyRow.lists[0].scores), 'the head is in the default search ranking');
+  assert.deepEqual(headKnobsOf(cfg, 'search', { headCandidates: 0 }), { itemWeight: HEAD_DEFAULTS.search.itemWeight, headCandidates: 0 });
+  assert.deepEqual(headKnobsOf(cfg, 'rec', { itemWeight: 0 }), { itemWeight: 0, headCandidates: 0 }, 'no proposals by default without the head');
+  assert.throws(() => headKnobsOf(cfg, 'rec', { headCandidates: 1.5 }), /headCandidates must be an integer/);
   // The head's scores are a distribution over the catalog, one row per request.
   const decoder = new SidDecoder(result.params as never, cfg, { scoreItems: true });
   decoder.start(packPrompts(prompts.slice(0, 3), pack));
@@ -230,6 +247,7 @@ test('an item head tells apart items that share a SID, and joins the beam score 
   const plain = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemEmbedding: true });
   const params = initGenerative(plain, new Rng(1));
   await assert.rejects(generateItems({ params, cfg: plain }, packContext(plain, itemSids), trie, prompts, { beam: 2, k: 3, itemWeight: 1 }), /needs a model trained with an item head/);
+  assert.deepEqual(headKnobsOf(plain, 'search', {}), { itemWeight: 0, headCandidates: 0 }, 'a model without a head ranks by SID alone');
   assert.throws(() => generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemHead: 1 }), /needs itemEmbedding=true/);
   disposeParams(params);
   disposeParams(result.params);

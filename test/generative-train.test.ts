@@ -284,9 +284,11 @@ async function preferenceAlignment(t: TestContext, head: boolean): Promise<void>
   const pairs = n - mined.anchors;
   assert.ok(pairs > 50 && mined.anchors > 20 && c === 4 && w === 3);
   // Mined prompts in mining order: a head model's rejected items are its decoded list's best
-  // other items, and their reference scores are the scores that list ranks them by.
+  // other items, and their reference scores are the scores that list ranks them by at the
+  // weight the objective aligns (1, no proposals; not the per-kind serving defaults).
   const prompts = buildSamples(inputs, { search: options.search, rec: options.rec }, options.seed);
-  const decoded = head ? await generateItems(reference, reference.pack, reference.trie, Array.from({ length: pairs }, (_, i) => prompts.sample(i).prompt), { beam: 10, k: 10 }) : null;
+  const fused = { beam: 10, k: 10, itemWeight: 1, headCandidates: 0 };
+  const decoded = head ? await generateItems(reference, reference.pack, reference.trie, Array.from({ length: pairs }, (_, i) => prompts.sample(i).prompt), fused) : null;
   for (let i = 0; i < pairs; i++) {
     const sid = (j: number): number[] => Array.from(batch.cand.data.subarray((i * c + j) * w, (i * c + j + 1) * w));
     const item = (j: number): number => batch.item.data[i * c + j];

@@ -32,17 +32,40 @@ export interface GenerateOptions {
   exclude?: readonly (ArrayLike<number> | undefined)[];
   /**
    * Weight of the item head's log-probability added to each beam item's SID log-probability
-   * (`GenerativeConfig.itemHead`). Default: 1 for a model with an item head, else 0 (the list
-   * in SID order); a weight > 0 needs the head.
+   * (`GenerativeConfig.itemHead`). Default: by request kind (`HEAD_DEFAULTS`) for a model with an
+   * item head, else 0 (the list in SID order); a weight > 0 needs the head.
    */
   itemWeight?: number;
   /**
    * With an item head: the SIDs of this many of the head's best items per prompt that the beam
    * did not finish are scored by teacher forcing (the log-probability the beam would have given
    * them) and join the beam's SIDs, so the head can also bring in items the beam missed.
-   * Default 0.
+   * Default: by request kind (`HEAD_DEFAULTS`) when the head is in the ranking, else 0.
    */
   headCandidates?: number;
+}
+
+/** How the item head takes part in one prompt's ranking. */
+export interface HeadKnobs {
+  itemWeight: number;
+  headCandidates: number;
+}
+
+/** Search: a prompt with a query; rec: one without (recommendation). */
+export type RequestKind = 'search' | 'rec';
+
+/**
+ * Defaults of a model with an item head, by request kind, chosen on Beauty's validation split
+ * (docs/RESULTS.md, the item head's "Defaults by request kind"): search ranks best with a heavier
+ * head and more proposals, recommendation with weight 1 and 20 proposals.
+ */
+export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
+  search: { itemWeight: 1.5, headCandidates: 50 },
+  rec: { itemWeight: 1, headCandidates: 20 },
+};
+
+export function requestKind(prompt: Prompt): RequestKind {
+  return (prompt.task === 'personal' || prompt.task === 'query2item') && prompt.text.length > 0 ? 'search' : 'rec';
 }
 
 export interface GenerateResult {
@@ -52,12 +75,25 @@ export interface GenerateResult {
   stats: BeamSearchStats;
 }
 
-/** The item head's weight in the ranking: `weight` checked, or the model's default. */
+/**
+ * The item head's weight in the ranking: `weight` checked, or 1 for a model with a head (the
+ * weight of the joint log-probability, SID and item, that preference training aligns), else 0.
+ */
 export function itemWeightOf(cfg: GenerativeConfig, weight?: number): number {
   const w = weight ?? (cfg.itemHead ? 1 : 0);
   if (!(w >= 0 && Number.isFinite(w))) throw badInput(`itemWeight must be a number >= 0; got ${w}`);
   if (w > 0 && !cfg.itemHead) throw badInput('itemWeight > 0 needs a model trained with an item head (itemHead > 0)');
   return w;
+}
+
+/** The head's knobs for a request of this kind: those given, checked, else `HEAD_DEFAULTS`. */
+export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, 'itemWeight' | 'headCandidates'>): HeadKnobs {
+  const defaults = cfg.itemHead ? HEAD_DEFAULTS[kind] : { itemWeight: 0, headCandidates: 0 };
+  const itemWeight = itemWeightOf(cfg, given.itemWeight ?? defaults.itemWeight);
+  const headCandidates = given.headCandidates ?? (itemWeight > 0 ? defaults.headCandidates : 0);
+  if (!(Number.isInteger(headCandidates) && headCandidates >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${headCandidates}`);
+  if (headCandidates > 0 && itemWeight === 0) throw badInput('headCandidates needs the item head in the ranking (a model with one, itemWeight > 0)');
+  return { itemWeight, headCandidates };
 }
 
 /**
@@ -77,16 +113,14 @@ export async function generateItems(
   if (trie.width !== model.cfg.sidSizes.length) {
     throw badInput(`the SID trie has width ${trie.width}; the model writes SIDs of ${model.cfg.sidSizes.length} tokens`);
   }
-  const itemWeight = itemWeightOf(model.cfg, options.itemWeight);
-  const proposals = options.headCandidates ?? 0;
-  if (!(Number.isInteger(proposals) && proposals >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${proposals}`);
-  if (proposals > 0 && itemWeight === 0) throw badInput('headCandidates needs the item head in the ranking (a model with one, itemWeight > 0)');
+  const byKind = { search: headKnobsOf(model.cfg, 'search', options), rec: headKnobsOf(model.cfg, 'rec', options) };
+  const knobs = prompts.map((p) => byKind[requestKind(p)]);
   const n = model.cfg.nItems;
   const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
   const lists: RankedList[] = [];
   const decodedAll: DecodedSid[][] = [];
   const stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
-  const decoder = new SidDecoder(model.params, model.cfg, { scoreItems: itemWeight > 0 });
+  const decoder = new SidDecoder(model.params, model.cfg, { scoreItems: knobs.some((h) => h.itemWeight > 0) });
   for (let from = 0; from < prompts.length; from += perBatch) {
     const chunk = prompts.slice(from, from + perBatch);
     const exclude = options.exclude?.slice(from, from + perBatch);
@@ -99,10 +133,12 @@ export async function generateItems(
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
     const itemScores = decoder.itemLogProbs;
-    if (proposals > 0 && itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, proposals);
+    const chunkKnobs = knobs.slice(from, from + perBatch);
+    if (itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     results.forEach((decoded, i) => {
-      // Item scores exist only when the head is in the ranking (itemWeight > 0).
-      const fusion = itemScores ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
+      // Item scores exist only when the head is in some prompt's ranking (itemWeight > 0).
+      const { itemWeight } = chunkKnobs[i];
+      const fusion = itemScores && itemWeight > 0 ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
       lists.push(sidsToItems(trie, decoded, k, exclude?.[i], fusion));
       decodedAll.push(decoded);
     });
@@ -114,9 +150,9 @@ export async function generateItems(
 const PROPOSAL_ROWS = 2048;
 
 /**
- * Joins to each prompt's decoded SIDs those of the item head's `m` best items that the beam
- * did not finish (excluded items left out), each scored by teacher forcing, then restores the
- * best-first order.
+ * Joins to each prompt's decoded SIDs those of the item head's `counts[i]` best items that the
+ * beam did not finish (excluded items left out), each scored by teacher forcing, then restores
+ * the best-first order.
  */
 async function addHeadProposals(
   model: { params: GenerativeParams; cfg: GenerativeConfig },
@@ -126,8 +162,11 @@ async function addHeadProposals(
   itemScores: Float32Array,
   results: DecodedSid[][],
   exclude: readonly (ArrayLike<number> | undefined)[] | undefined,
-  m: number,
+  counts: readonly number[],
 ): Promise<void> {
+  // Every prompt gets m slots (the most asked for); a prompt asking fewer leaves the rest empty.
+  const m = Math.max(0, ...counts);
+  if (m === 0) return;
   const n = model.cfg.nItems;
   const w = model.cfg.sidSizes.length;
   const selector = new TopKSelector(m);
@@ -136,10 +175,11 @@ async function addHeadProposals(
   const leaves = new Int32Array(prompts.length * m).fill(-1);
   const sids = new Int32Array(prompts.length * m * w);
   results.forEach((decoded, i) => {
+    if (counts[i] === 0) return;
     const row = itemScores.slice(i * n, (i + 1) * n);
     for (const item of Array.from(exclude?.[i] ?? [])) if (item >= 0 && item < n) row[item] = Number.NEGATIVE_INFINITY;
     for (const d of decoded) for (const item of trie.items(d.leaf)) row[item] = Number.NEGATIVE_INFINITY;
-    const got = selector.select(row, m, picked);
+    const got = selector.select(row, counts[i], picked);
     for (let j = 0; j < got; j++) {
       leaves[i * m + j] = trie.leafOf(picked[j]);
       sids.set(pack.itemSids.subarray(picked[j] * w, (picked[j] + 1) * w), (i * m + j) * w);

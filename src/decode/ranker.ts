@@ -8,7 +8,7 @@ import type { PackContext, Prompt } from '../tasks/prompt.js';
 import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
-import { generateItems, itemWeightOf } from './generate.js';
+import { generateItems, headKnobsOf } from './generate.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
 export interface GenerativeModel {
@@ -54,9 +54,9 @@ export interface RankerOptions {
    * beams are not spent on items that will be dropped; false: drop them from the kept list.
    */
   decodeExclude?: boolean;
-  /** Weight of the item head in the ranking (`GenerateOptions.itemWeight`); absent: the model's default. */
+  /** Weight of the item head in the ranking (`GenerateOptions.itemWeight`); absent: by request kind. */
   itemWeight?: number;
-  /** Items the head proposes beyond the beam (`GenerateOptions.headCandidates`); default 0. */
+  /** Items the head proposes beyond the beam (`GenerateOptions.headCandidates`); absent: by request kind. */
   headCandidates?: number;
 }
 
@@ -93,8 +93,9 @@ export class GenerativeRanker implements TopKRanker {
       beam: this.options.beam,
       pruneMargin: this.options.pruneMargin ?? null,
       decodeExclude: this.excludesHistory,
-      itemWeight: this.model ? itemWeightOf(this.model.cfg, this.options.itemWeight) : (this.options.itemWeight ?? null),
-      headCandidates: this.options.headCandidates ?? 0,
+      head: this.model
+        ? { search: headKnobsOf(this.model.cfg, 'search', this.options), rec: headKnobsOf(this.model.cfg, 'rec', this.options) }
+        : { itemWeight: this.options.itemWeight ?? null, headCandidates: this.options.headCandidates ?? null },
     };
   }
 

@@ -142,7 +142,8 @@ async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSe
   const valid = new Float32Array(n * c);
   const item = new Int32Array(n * c);
   const category = (it: number) => categoryText(train, it);
-  // The reference scores each candidate as decoding ranks it (with its head, when it has one).
+  // The reference scores each candidate as the objective does: SID log-probability plus, with a
+  // head, the head's at the weight preference training aligns (not the per-kind serving knobs).
   const itemWeight = itemWeightOf(model.cfg);
   let short = 0;
   const pool = options.workers ? await DecodeWorkers.start(model, options.workers, options.backend) : null;
@@ -150,7 +151,7 @@ async function mine(model: GenerativeModel, inputs: SampleInputs, base: SampleSe
   const decode = (from: number) => {
     const prompts = allPrompts.slice(from, Math.min(n, from + chunk));
     const beam = Math.max(c + 1, 10);
-    const generate = { beam, k: itemWeight > 0 ? beam : 1 };
+    const generate = { beam, k: itemWeight > 0 ? beam : 1, itemWeight, headCandidates: 0 };
     return pool ? pool.generate(prompts, generate) : generateItems(model, model.pack, model.trie, prompts, generate);
   };
   const bar = progress('mine preference pairs', n, 'prompts');

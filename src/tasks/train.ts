@@ -819,10 +819,10 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
 
 /**
  * Knobs of the generative system in the eval registry (`--set generative.beam=100`);
- * itemWeight -1: the model's default (`GenerateOptions.itemWeight`); headCandidates: items the
- * item head proposes beyond the beam.
+ * itemWeight (the item head's weight) and headCandidates (items it proposes beyond the beam):
+ * -1 = the default of the request's kind (`HEAD_DEFAULTS` in src/decode/generate.ts).
  */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: 0 };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -842,6 +842,13 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       if (trained !== train.dataset) throw new GensearchError('CONFLICT', `${dir} holds a model of dataset "${trained}", not "${train.dataset}"`);
       return loaded.model;
     },
-    { beam: k.beam, pruneMargin: k.pruneMargin, decodeExclude: k.decodeExclude !== 0, workers: k.workers, headCandidates: k.headCandidates, ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}) },
+    {
+      beam: k.beam,
+      pruneMargin: k.pruneMargin,
+      decodeExclude: k.decodeExclude !== 0,
+      workers: k.workers,
+      ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}),
+      ...(k.headCandidates >= 0 ? { headCandidates: k.headCandidates } : {}),
+    },
   );
 }
