@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { constrainedBeamSearch } from '../src/decode/beam-search.js';
 import { GenerativeSession, generateItems, HEAD_DEFAULTS, headKnobsOf, requestKind } from '../src/decode/generate.js';
 import { generativeConfig, generativeObjective, initGenerative, SidDecoder, scoreSids, USER_SLOTS } from '../src/model/generative.js';
@@ -164,10 +164,14 @@ test('a tiny model overfits a tiny catalog: beam search returns the item each pr
   disposeParams(result.params);
 });
 
-test('an item head tells apart items that share a SID, and joins the beam score only where the model has one', async (t) => {
+/**
+ * An item head on a tiny catalog whose items share SIDs in pairs. `headSidRows`: the head
+ * scores against each item's SID rows plus its own row instead of its own row alone.
+ */
+async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   await initTensorRuntime();
   const nItems = 40;
-  const cfg = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, maxHistory: 6, itemEmbedding: true, itemHead: 1 });
+  const cfg = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, maxHistory: 6, itemEmbedding: true, itemHead: 1, headSidRows });
   // Items 2j and 2j + 1 share one SID: the trie alone resolves them by collision rank.
   const itemSids = new Int32Array(nItems * 2);
   for (let i = 0; i < nItems; i++) itemSids.set([Math.floor(i / 2) % 4, 4 + Math.floor(i / 8)], i * 2);
@@ -204,6 +208,11 @@ test('an item head tells apart items that share a SID, and joins the beam score 
     assert.ok(l.items.length <= 4 && Array.from(l.items).every((item) => decodedItems.has(item)), 'the head reorders the beam items only');
     assert.deepEqual([...l.scores], [...l.scores].sort((a, b) => b - a));
   });
+  // Teacher forcing with the head (how preference training scores) gives the fused scores.
+  const firstItems = Int32Array.from(fused.lists, (l) => l.items[0]);
+  const firstSids = Int32Array.from(Array.from(firstItems).flatMap((item) => Array.from(itemSids.subarray(item * 2, item * 2 + 2))));
+  const forced = await scoreSids(result.params as never, cfg, packPrompts(prompts, pack), firstSids, { items: firstItems, weight: 1 });
+  fused.lists.forEach((l, i) => assert.ok(Math.abs(forced[i] - l.scores[0]) < 1e-4, `prompt ${i}: teacher-forced ${forced[i]}, decoded ${l.scores[0]}`));
   // Proposals: the head's best items beyond a one-SID beam join it, scored as the beam would.
   const exclude = prompts.map((_, i) => Int32Array.of(i ^ 1));
   const proposed = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 3, exclude });
@@ -251,4 +260,12 @@ test('an item head tells apart items that share a SID, and joins the beam score 
   assert.throws(() => generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemHead: 1 }), /needs itemEmbedding=true/);
   disposeParams(params);
   disposeParams(result.params);
+}
+
+test('an item head tells apart items that share a SID, and joins the beam score only where the model has one', async (t) => {
+  await itemHead(t, false);
+});
+
+test('an item head over SID rows + item rows learns the same, scoring alike in training, decoding and teacher forcing', async (t) => {
+  await itemHead(t, true);
 });

@@ -54,6 +54,13 @@ export interface GenerativeConfig {
    * across cells with what the per-item vectors keep (co-purchase) and SIDs blur.
    */
   itemHead?: number;
+  /**
+   * The head scores each item against its whole history vector, the sum of its SID tokens' rows
+   * plus its own row, rather than its own row alone (needs `itemHead`; adds no parameters). An
+   * item seen rarely then inherits what its SID cell learned; the SID rows also learn from the
+   * head's loss.
+   */
+  headSidRows?: boolean;
   /** Most recent items in the prompt. */
   maxHistory: number;
   /** Most text pieces in the prompt (query or item text). */
@@ -124,6 +131,7 @@ export interface GenerativeShape {
   nItems: number;
   itemEmbedding?: boolean;
   itemHead?: number;
+  headSidRows?: boolean;
   maxHistory?: number;
   maxPromptText?: number;
   maxTextTarget?: number;
@@ -159,6 +167,7 @@ export function generativeConfig(shape: GenerativeShape): GenerativeConfig {
   };
   // Only when set: the config is part of a run's identity, and older runs must still resume.
   if (shape.itemHead) cfg.itemHead = shape.itemHead;
+  if (shape.headSidRows) cfg.headSidRows = true;
   if (shape.visual) cfg.visual = { ...shape.visual };
   validateGenerativeConfig(cfg);
   return cfg;
@@ -178,6 +187,7 @@ export function validateGenerativeConfig(cfg: GenerativeConfig): void {
   }
   if (cfg.itemHead !== undefined && !(cfg.itemHead >= 0 && Number.isFinite(cfg.itemHead))) throw badInput(`itemHead must be a weight >= 0; got ${cfg.itemHead}`);
   if (cfg.itemHead && !cfg.itemEmbedding) throw badInput('an item head scores items against the per-item vectors: it needs itemEmbedding=true');
+  if (cfg.headSidRows && !cfg.itemHead) throw badInput('headSidRows changes the item head\'s item vectors: it needs itemHead > 0');
   if (cfg.visual && ![cfg.visual.dim, cfg.visual.tokens].every((n) => Number.isInteger(n) && n >= 1)) {
     throw badInput(`visual input needs positive integer dim and tokens; got ${JSON.stringify(cfg.visual)}`);
   }
@@ -245,14 +255,30 @@ export function initGenerative(cfg: GenerativeConfig, rng: Rng, sidRows?: Float3
  * - `pos`, `type` [B, Lt + Lh]; `mask` [B, Lt + Lh] 1 for real slots;
  * - `userMix` [B, USER_SLOTS, Lh]: weights pooling item slots into the user slots;
  * - photo models only: `visual` [B, dim], the photo embedding of each prompt (zeros and masked
- *   slots when a prompt has none), added through the projection to the visual-token slots.
+ *   slots when a prompt has none), added through the projection to the visual-token slots;
+ * - models with `headSidRows` only: `catalog` [nItems, W], every item's SID tokens (table ids),
+ *   the same for every batch, for the head's item vectors.
  */
-export const ENCODER_KEYS = ['tok', 'hist', 'histItem', 'pos', 'type', 'mask', 'userMix', 'visual'] as const;
+export const ENCODER_KEYS = ['tok', 'hist', 'histItem', 'pos', 'type', 'mask', 'userMix', 'visual', 'catalog'] as const;
 
-/** Encoder output [B, L, d] and the padding bias for attending to it. */
+/**
+ * Encoder output [B, L, d] and the padding bias for attending to it; with an item head, the
+ * item vectors [nItems, d] it scores against (`headItems`).
+ */
 export interface Encoded {
   memory: tf.Tensor;
   bias: tf.Tensor;
+  items?: tf.Tensor;
+}
+
+/** The vectors the item head scores against: the per-item rows, plus with `headSidRows` the SID rows. */
+function headItems(p: GenerativeParams, cfg: GenerativeConfig, batch: HostBatch): tf.Tensor | undefined {
+  if (!cfg.itemHead || !p.item) return undefined;
+  if (!cfg.headSidRows) return p.item;
+  if (!batch.catalog) throw new GensearchError('INTERNAL', 'a model whose head reads the SID rows was given prompts packed without the catalog');
+  const [n, w] = batch.catalog.shape as [number, number];
+  const sidSum = tf.sum(tf.reshape(tf.gather(p.tok, tf.reshape(toTensor(batch.catalog), [-1])), [n, w, cfg.decoder.dModel]), 1);
+  return tf.add(sidSum, p.item);
 }
 
 export function encode(p: GenerativeParams, cfg: GenerativeConfig, batch: HostBatch, ctx: ForwardContext): Encoded {
@@ -292,7 +318,7 @@ export function encode(p: GenerativeParams, cfg: GenerativeConfig, batch: HostBa
   x = tf.add(x, tf.reshape(tf.gather(p.type, tf.reshape(toTensor(batch.type), [-1])), [b, l, d]));
   x = dropout(x, cfg.encoder.dropout, ctx);
   const bias = paddingBias(toTensor(batch.mask));
-  return { memory: stack(p.enc, x, { self: bias }, cfg.encoder, ctx), bias };
+  return { memory: stack(p.enc, x, { self: bias }, cfg.encoder, ctx), bias, items: headItems(p, cfg, batch) };
 }
 
 /** Decoder token ids [B, L] at positions `start`.. -> embeddings [B, L, d]. */
@@ -355,9 +381,9 @@ export function generativeObjective(cfg: GenerativeConfig): Objective<Generative
         const ht = tf.gather(h, toTensor(batch.textAt));
         loss = tf.add(loss, crossEntropySum(matMulT(ht, textTable(p, layout, cfg, d)), toTensor(batch.textTarget)));
       }
-      if (cfg.itemHead && p.item && batch.itemTarget && batch.itemTarget.data.length > 0) {
+      if (cfg.itemHead && enc.items && batch.itemTarget && batch.itemTarget.data.length > 0) {
         const hi = tf.gather(h, toTensor(batch.itemAt));
-        loss = tf.add(loss, tf.mul(crossEntropySum(matMulT(hi, p.item), toTensor(batch.itemTarget)), cfg.itemHead));
+        loss = tf.add(loss, tf.mul(crossEntropySum(matMulT(hi, enc.items), toTensor(batch.itemTarget)), cfg.itemHead));
       }
       return loss;
     },
@@ -430,6 +456,8 @@ export class SidDecoder {
   private readonly layout: VocabLayout;
   private memory: tf.Tensor | null = null;
   private bias: tf.Tensor | null = null;
+  /** The item head's item vectors (a copy: `dispose` frees it), when scoring items. */
+  private items: tf.Tensor | null = null;
   /** Per decoder block: keys/values of the encoder output, one row per request. */
   private requestCross: KeyValues[] = [];
   /** Per decoder block: self-attention keys/values of the tokens so far, one row per live row. */
@@ -457,10 +485,11 @@ export class SidDecoder {
     this.dispose();
     const enc = tf.tidy(() => {
       const e = encode(this.params, this.cfg, promptBatch, EVAL);
-      return { memory: e.memory, bias: e.bias };
+      return { memory: e.memory, bias: e.bias, items: this.options.scoreItems && e.items ? [tf.clone(e.items)] : [] };
     });
     this.memory = enc.memory;
     this.bias = enc.bias;
+    this.items = enc.items[0] ?? null;
     this.depth = 0;
     this.itemScores = null;
   }
@@ -512,7 +541,7 @@ export class SidDecoder {
       // tidy keeps tensors it returns: flat lists of [k, v, k, v, ...].
       return {
         lp: logSoftmax(logits),
-        items: first && this.options.scoreItems && this.cfg.itemHead && this.params.item ? [logSoftmax(matMulT(state, this.params.item))] : [],
+        items: first && this.items ? [logSoftmax(matMulT(state, this.items))] : [],
         self: caches.flatMap((c) => [c.self!.k, c.self!.v]),
         cross: first ? caches.flatMap((c) => [c.cross!.k, c.cross!.v]) : [],
       };
@@ -538,8 +567,10 @@ export class SidDecoder {
   dispose(): void {
     this.memory?.dispose();
     this.bias?.dispose();
+    this.items?.dispose();
     this.memory = null;
     this.bias = null;
+    this.items = null;
     for (const kv of [...this.self, ...this.requestCross]) disposeKv(kv);
     this.self = [];
     this.requestCross = [];
@@ -577,7 +608,7 @@ export function repeatEncoded(enc: Encoded, c: number): Encoded {
   const [b, l, d] = enc.memory.shape as [number, number, number];
   const owner = tf.tensor1d(Int32Array.from({ length: b * c }, (_, i) => Math.floor(i / c)), 'int32');
   const memory = tf.reshape(gatherRows(tf.reshape(enc.memory, [b, l * d]), owner), [b * c, l, d]);
-  return { memory, bias: tf.gather(enc.bias, owner) };
+  return { memory, bias: tf.gather(enc.bias, owner), items: enc.items };
 }
 
 /**
@@ -617,14 +648,15 @@ export function sidLogProbs(p: GenerativeParams, cfg: GenerativeConfig, enc: Enc
     total = tf.add(total, tf.sum(tf.mul(lp, tf.oneHot(tf.tensor1d(codes, 'int32'), cfg.sidSizes[t])), 1));
   }
   if (!head || head.weight === 0) return total;
-  if (!p.item || !cfg.itemHead) throw new GensearchError('INTERNAL', 'an item-head score needs a model with an item head');
+  const table = enc.items;
+  if (!table) throw new GensearchError('INTERNAL', 'an item-head score needs a model with an item head');
   const g = head.group;
   if (head.items.length !== b || !Number.isInteger(b / g)) throw new GensearchError('INTERNAL', `sidLogProbs: ${head.items.length} items for ${b} SIDs in groups of ${g}`);
   // One start-of-SID state per group (with dropout the rows' copies differ), repeated by tiling:
   // tile's gradient works on every backend.
   const start = tf.reshape(tf.slice(tf.reshape(h, [b / g, g, w, d]), [0, 0, 0, 0], [b / g, 1, 1, d]), [b / g, d]);
-  const logNorm = tf.reshape(tf.tile(tf.reshape(tf.logSumExp(matMulT(start, p.item), 1), [b / g, 1]), [1, g]), [b]);
+  const logNorm = tf.reshape(tf.tile(tf.reshape(tf.logSumExp(matMulT(start, table), 1), [b / g, 1]), [1, g]), [b]);
   const rowsStart = tf.reshape(tf.tile(tf.reshape(start, [b / g, 1, d]), [1, g, 1]), [b, d]);
-  const dot = tf.sum(tf.mul(rowsStart, gatherRows(p.item, tf.tensor1d(head.items, 'int32'))), 1);
+  const dot = tf.sum(tf.mul(rowsStart, gatherRows(table, tf.tensor1d(head.items, 'int32'))), 1);
   return tf.add(total, tf.mul(tf.sub(dot, logNorm), head.weight));
 }

@@ -33,6 +33,8 @@ export interface PackContext {
   layout: VocabLayout;
   /** nItems x W SID tokens (0..sidVocab-1), row = item. */
   itemSids: Int32Array;
+  /** The same as table ids, when the model's item head reads the SID rows (`headSidRows`). */
+  catalog?: Int32Array;
 }
 
 export function packContext(cfg: GenerativeConfig, itemSids: Int32Array): PackContext {
@@ -40,7 +42,8 @@ export function packContext(cfg: GenerativeConfig, itemSids: Int32Array): PackCo
   if (itemSids.length !== cfg.nItems * w) {
     throw badInput(`item SID table holds ${itemSids.length / w} rows of width ${w}; the model expects ${cfg.nItems} items`);
   }
-  return { cfg, layout: vocabLayout(cfg), itemSids };
+  const layout = vocabLayout(cfg);
+  return { cfg, layout, itemSids, ...(cfg.headSidRows ? { catalog: itemSids.map((t) => layout.sidBase + t) } : {}) };
 }
 
 /**
@@ -126,6 +129,7 @@ export function packPrompts(prompts: readonly Prompt[], ctx: PackContext): HostB
     userMix: { data: userMix, shape: [b, USER_SLOTS, lh] },
   };
   if (visual) out.visual = { data: visual, shape: [b, vis!.dim] };
+  if (ctx.catalog) out.catalog = { data: ctx.catalog, shape: [cfg.nItems, w] };
   return out;
 }
 

@@ -53,6 +53,8 @@ export interface GenerativeRecipe {
   itemEmbedding: boolean;
   /** Weight of the item head's loss (`GenerativeConfig.itemHead`; 0 = no head; needs itemEmbedding). */
   itemHead: number;
+  /** The head scores items against their SID rows plus their own row (`GenerativeConfig.headSidRows`). */
+  headSidRows: boolean;
   maxHistory: number;
   /** Target size of the BPE vocabulary. */
   textVocab: number;
@@ -118,6 +120,7 @@ export const GENERATIVE_DEFAULTS: GenerativeRecipe = {
   dropout: -1,
   itemEmbedding: false,
   itemHead: 0,
+  headSidRows: false,
   maxHistory: 20,
   textVocab: 2000,
   sids: 'default',
@@ -253,6 +256,7 @@ export function recipeConfig(recipe: GenerativeRecipe, sizes: { textVocab: numbe
     nItems: sizes.nItems,
     itemEmbedding: recipe.itemEmbedding,
     itemHead: recipe.itemHead,
+    headSidRows: recipe.headSidRows,
     maxHistory: recipe.maxHistory,
   });
 }
@@ -750,12 +754,12 @@ function continuedPhaseDir(from: string, bundle: BundleFile, tokenizer: BpeToken
 }
 
 /**
- * A config without its dropout rates and item-head weight: what decides the parameters' shapes
+ * A config without its dropout rates and item-head settings: what decides the parameters' shapes
  * and meaning (a head adds no parameters, so a model without one can be continued with one).
  */
 function parameterShape(cfg: GenerativeConfig): GenerativeConfig {
   const side = (t: TransformerConfig): TransformerConfig => ({ ...t, dropout: 0, attnDropout: 0 });
-  const { itemHead: _, ...rest } = cfg;
+  const { itemHead: _, headSidRows: __, ...rest } = cfg;
   return { ...rest, encoder: side(cfg.encoder), decoder: side(cfg.decoder) };
 }
 
