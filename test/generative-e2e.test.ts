@@ -52,6 +52,10 @@ test('end to end on a slice of the demo data: import, embed, SIDs, train (tiny, 
   const user = slice.files['sequences.txt'].split(' ')[0];
   const found = JSON.parse(cli('search', 'nail polish', '--dataset', 'slice', '--user', user, '--k', '3', '--beam', '8', '--json')) as { items: { id: string }[] };
   assert.equal(found.items.length, 3);
+  // The item head's knobs reach the decoder: this model has no head to weigh.
+  const weighted = spawnSync(process.execPath, [CLI, '--home', home, 'search', 'nail polish', '--dataset', 'slice', '--item-weight', '1'], { encoding: 'utf8' });
+  assert.equal(weighted.status, 65);
+  assert.match(weighted.stderr, /itemWeight > 0 needs a model trained with an item head/);
   const recs = JSON.parse(cli('recommend', '--dataset', 'slice', '--user', user, '--k', '3', '--beam', '8', '--json')) as { items: { id: string }[]; historyLength: number };
   assert.equal(recs.items.length, 3);
   assert.ok(recs.historyLength >= 5);

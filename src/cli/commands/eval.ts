@@ -40,9 +40,9 @@ export function parseInteger(text: string, option: string, min = 0): number {
   return n;
 }
 
-export function parsePositive(text: string, option: string): number {
+export function parsePositive(text: string, option: string, allowZero = false): number {
   const x = Number(text);
-  if (!(x > 0) || !Number.isFinite(x)) throw badInput(`${option} expects a positive number; got "${text}"`);
+  if (!(allowZero ? x >= 0 : x > 0) || !Number.isFinite(x)) throw badInput(`${option} expects a ${allowZero ? 'number >= 0' : 'positive number'}; got "${text}"`);
   return x;
 }
 

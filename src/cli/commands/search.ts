@@ -8,7 +8,7 @@ import { disposeParams } from '../../model/params.js';
 import { generativeDir, loadGenerative } from '../../tasks/train.js';
 import { initTensorRuntime } from '../../tensor/runtime.js';
 import { cliContext, type GlobalOptions } from '../context.js';
-import { interactionsOf, parseInteger } from './eval.js';
+import { interactionsOf, parseInteger, parsePositive } from './eval.js';
 
 export interface GenerateCliOptions {
   dataset: string;
@@ -17,6 +17,8 @@ export interface GenerateCliOptions {
   k: string;
   beam: string;
   prune?: string;
+  itemWeight?: string;
+  headCandidates?: string;
   excludeHistory?: boolean;
   json?: boolean;
 }
@@ -29,6 +31,8 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--k <n>', 'items to show', '10')
     .option('--beam <n>', 'beam width of the constrained beam search', '100')
     .option('--prune <nats>', 'dynamic pruning: drop beams this far below the best (default off)')
+    .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 1.5 for a search, 1 for a recommendation)")
+    .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
@@ -54,6 +58,8 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     k: parseInteger(opts.k, '--k', 1),
     beam: parseInteger(opts.beam, '--beam', 1),
     pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
+    itemWeight: opts.itemWeight === undefined ? undefined : parsePositive(opts.itemWeight, '--item-weight', true),
+    headCandidates: opts.headCandidates === undefined ? undefined : parseInteger(opts.headCandidates, '--head-candidates'),
     excludeHistory: opts.excludeHistory === true,
   });
   const rows = Array.from(list.items, (item, i) => ({
