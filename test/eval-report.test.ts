@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { baseline } from '../src/baselines/registry.js';
 import { compareToReference, labelReport, mergeReports, readReport, renderMarkdown } from '../src/eval/report.js';
+import { caseBuckets, popularityBreakdown, trainingCounts } from '../src/eval/popularity.js';
 import { runEvaluation, writeReport } from '../src/eval/run.js';
+import type { TrainData } from '../src/eval/types.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { plantedChain } from './eval-fixtures.js';
 import { tempDir } from './helpers.js';
@@ -38,6 +40,16 @@ test('a run covers every protocol, split and history variant, with significance 
   assert.ok(cf.significance!['recall@10'].pRandomization < 0.01, 'planted chain: itemcf clearly beats popular');
   assert.equal(report.meta.command, 'test run');
   assert.match(report.meta.gitCommit, /^([0-9a-f]{40}(\+dirty)?|unknown)$/);
+  // The popularity buckets split the cases: their case-weighted means are the run's means.
+  for (const run of report.runs) {
+    const buckets = run.byPopularity!;
+    assert.deepEqual(buckets.map((b) => b.label), ['0-4', '5-9', '10-19', '20-49', '50+']);
+    assert.equal(buckets.reduce((n, b) => n + b.cases, 0), run.nCases);
+    for (const key of Object.keys(run.metrics)) {
+      const pooled = buckets.reduce((sum, b) => sum + b.metrics[key] * b.cases, 0) / run.nCases;
+      assert.ok(Math.abs(pooled - run.metrics[key]) < 1e-6, `${run.system} ${key}: ${pooled} vs ${run.metrics[key]}`);
+    }
+  }
 
   const dir = tempDir(t);
   const files = writeReport(dir, report);
@@ -48,8 +60,10 @@ test('a run covers every protocol, split and history variant, with significance 
   const md = readFileSync(join(dir, 'report.md'), 'utf8');
   assert.match(md, /## next-item recommendation, test split, user's history items excluded from the ranking/);
   assert.match(md, /\| itemcf \| 150 \| 0\.\d{4}/);
+  assert.match(md, /By how often the target was bought in the training view \(N@10 \/ R@10;/);
+  assert.match(md, /\| itemcf \| (0\.\d{4} \/ 0\.\d{4} \| ){4}0\.\d{4} \/ 0\.\d{4} \|/);
   const html = readFileSync(join(dir, 'report.html'), 'utf8');
-  assert.equal((html.match(/<svg /g) ?? []).length, 8 * 2, 'a chart per K per section');
+  assert.equal((html.match(/<svg /g) ?? []).length, 8 * 3, 'a chart per K per section, and one by target popularity');
   assert.doesNotMatch(html, /<script|<link|src=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/, 'opens offline');
 });
 
@@ -120,4 +134,21 @@ test('gensearch eval and report on the command line', (t) => {
   const missing = cli('eval', '--dataset', 'nope');
   assert.equal(missing.status, 66);
   assert.match(missing.stderr, /dataset "nope" not found/);
+});
+
+test('popularity buckets: a case goes by its target\'s training purchases, and each bucket averages its own cases', () => {
+  const train = { nItems: 4, sequences: [Int32Array.of(0, 1, 1), Int32Array.of(1, 2), Int32Array.from({ length: 60 }, () => 3)] } as unknown as TrainData;
+  const counts = trainingCounts(train);
+  assert.deepEqual(Array.from(counts), [1, 3, 1, 60]);
+  const cases = [0, 3, 1, 3, 2].map((t) => ({ user: 0, history: new Int32Array(0), query: null, targets: Int32Array.of(t) }));
+  const buckets = caseBuckets(cases, counts);
+  assert.deepEqual(Array.from(buckets), [0, 4, 0, 4, 0]);
+  const breakdown = popularityBreakdown(buckets, new Map([['recall@10', Float32Array.of(1, 0, 0, 1, 1)]]));
+  assert.deepEqual(breakdown.map((b) => [b.label, b.cases, b.metrics['recall@10']]), [
+    ['0-4', 3, 2 / 3],
+    ['5-9', 0, 0],
+    ['10-19', 0, 0],
+    ['20-49', 0, 0],
+    ['50+', 2, 0.5],
+  ]);
 });

@@ -87,6 +87,12 @@ export function renderHtml(report: EvalReport): string {
         section.runs.map((r) => ['recall', 'ndcg', 'mrr'].map((m) => r.metrics[`${m}@${k}`])),
       ),
     );
+    const byPopularity = section.runs.every((r) => r.byPopularity);
+    if (byPopularity) {
+      const labels = section.runs[0].byPopularity!.map((b) => b.label);
+      const focus = `ndcg@${meta.ks.includes(10) ? 10 : meta.ks[0]}`;
+      charts.push(barChart(`${metricLabel(focus)} by the target's training purchases`, labels, systems, section.runs.map((r) => r.byPopularity!.map((b) => b.metrics[focus]))));
+    }
     body.push(
       `<h2>${esc(sectionTitle(section.runs[0]))}</h2>`,
       `<div class="legend">${legend}</div>`,

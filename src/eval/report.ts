@@ -6,6 +6,7 @@ import { repoRoot } from '../paths.js';
 import { historyLabel } from './evaluate.js';
 import { type CaseRanks, metricKeys, metricLabel, perCaseMetrics } from './metrics.js';
 import { type PairedTest, pairedTest } from './significance.js';
+import type { PopularityBucket } from './popularity.js';
 import type { Protocol, Split } from './types.js';
 
 /** How a report was produced: enough to rerun it. */
@@ -41,6 +42,8 @@ export interface RunRecord {
   metrics: Record<string, number>;
   /** Against the reference system on the same cases, per metric (absent for the reference). */
   significance?: Record<string, PairedTest>;
+  /** The metrics by how often the target was bought in the training view (absent in older reports). */
+  byPopularity?: PopularityBucket[];
 }
 
 /** Target ranks of one run, with the user of each case, so later runs can be paired with it. */
@@ -217,6 +220,25 @@ export function stars(test: PairedTest | undefined): string {
 export const formatP = (p: number): string => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
 
 /** Markdown: one table per section, each row a system, significance against the reference. */
+/**
+ * The section's runs by the target's training purchases: the focus metric and the recall at its
+ * K per bucket (none when no run has the breakdown).
+ */
+function popularityTable(runs: readonly RunRecord[], focus: string): string[] {
+  const withBuckets = runs.filter((r) => r.byPopularity);
+  if (withBuckets.length === 0) return [];
+  const recall = `recall@${focus.split('@')[1]}`;
+  const buckets = withBuckets[0].byPopularity!;
+  return [
+    `By how often the target was bought in the training view (${metricLabel(focus)} / ${metricLabel(recall)}; cases per bucket in the header):`,
+    '',
+    `| system | ${buckets.map((b) => `${b.label} (${b.cases})`).join(' | ')} |`,
+    `|---|${buckets.map(() => '---:').join('|')}|`,
+    ...withBuckets.map((r) => `| ${r.system} | ${r.byPopularity!.map((b) => `${(b.metrics[focus] ?? 0).toFixed(4)} / ${(b.metrics[recall] ?? 0).toFixed(4)}`).join(' | ')} |`),
+    '',
+  ];
+}
+
 export function renderMarkdown(report: EvalReport, focus = 'ndcg@10'): string {
   const { meta } = report;
   const keys = metricKeys(meta.ks);
@@ -242,6 +264,7 @@ export function renderMarkdown(report: EvalReport, focus = 'ndcg@10'): string {
       lines.push(`| ${run.system} | ${run.nCases} | ${cells.join(' | ')} | ${sig.join(' | ')} |`);
     }
     lines.push('');
+    lines.push(...popularityTable(section.runs, focus));
   }
   lines.push('## Systems', '');
   const seen = new Set<string>();

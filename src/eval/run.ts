@@ -5,6 +5,7 @@ import type { Interactions } from '../store/interactions.js';
 import { evaluateSystem, type HistoryMode } from './evaluate.js';
 import { renderHtml } from './html.js';
 import { DEFAULT_KS } from './metrics.js';
+import { caseBuckets, popularityBreakdown, trainingCounts } from './popularity.js';
 import { buildEvalData } from './protocol.js';
 import {
   compareToReference,
@@ -60,6 +61,7 @@ export async function runEvaluation(inter: Interactions, options: RunOptions): P
     for (const split of options.splits) {
       const { train, cases } = buildEvalData(inter, protocol, split);
       const users = Int32Array.from(cases, (c) => c.user);
+      const buckets = caseBuckets(cases, trainingCounts(train));
       for (const entry of options.systems) {
         const system = entry.create();
         if (system.protocols && !system.protocols.includes(protocol)) continue;
@@ -84,6 +86,7 @@ export async function runEvaluation(inter: Interactions, options: RunOptions): P
             fitSeconds,
             rankSeconds: result.rankSeconds,
             metrics: v.means,
+            byPopularity: popularityBreakdown(buckets, v.perCase),
           };
           runs.push(run);
           ranks.set(runKey(run), { ...v.ranks, users });
