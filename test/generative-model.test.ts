@@ -208,6 +208,15 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
     assert.ok(l.items.length <= 4 && Array.from(l.items).every((item) => decodedItems.has(item)), 'the head reorders the beam items only');
     assert.deepEqual([...l.scores], [...l.scores].sort((a, b) => b - a));
   });
+  // A popularity correction takes penalty x log count from each item's head score.
+  const logCounts = Float32Array.from({ length: nItems }, (_, i) => Math.log1p(i));
+  const corrected = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0, itemWeight: 2, popularityPenalty: 0.5, itemLogCounts: logCounts });
+  const plainTwo = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0, itemWeight: 2 });
+  corrected.lists.forEach((l, i) => {
+    const before = new Map(Array.from(plainTwo.lists[i].items, (item, j) => [item, plainTwo.lists[i].scores[j]]));
+    l.items.forEach((item, j) => assert.ok(Math.abs(l.scores[j] - (before.get(item)! - 2 * 0.5 * logCounts[item])) < 1e-4, `prompt ${i} item ${item}`));
+  });
+  await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 2, k: 3, popularityPenalty: 1 }), /needs every item's log purchase count/);
   // Teacher forcing with the head (how preference training scores) gives the fused scores.
   const firstItems = Int32Array.from(fused.lists, (l) => l.items[0]);
   const firstSids = Int32Array.from(Array.from(firstItems).flatMap((item) => Array.from(itemSids.subarray(item * 2, item * 2 + 2))));

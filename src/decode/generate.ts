@@ -43,6 +43,14 @@ export interface GenerateOptions {
    * Default: by request kind (`HEAD_DEFAULTS`) when the head is in the ranking, else 0.
    */
   headCandidates?: number;
+  /**
+   * Popularity correction of the item head (logit adjustment): this times `itemLogCounts[item]`
+   * is taken from the head's log-probability of each item before it ranks and proposes, so
+   * the head stops favouring items for being bought often. Default 0 (off).
+   */
+  popularityPenalty?: number;
+  /** Per item: log(1 + its purchases in the training data); needed when `popularityPenalty` > 0. */
+  itemLogCounts?: Float32Array;
 }
 
 /** How the item head takes part in one prompt's ranking. */
@@ -116,6 +124,10 @@ export async function generateItems(
   const byKind = { search: headKnobsOf(model.cfg, 'search', options), rec: headKnobsOf(model.cfg, 'rec', options) };
   const knobs = prompts.map((p) => byKind[requestKind(p)]);
   const n = model.cfg.nItems;
+  const penalty = options.popularityPenalty ?? 0;
+  if (!(penalty >= 0 && Number.isFinite(penalty))) throw badInput(`popularityPenalty must be a number >= 0; got ${penalty}`);
+  const logCounts = options.itemLogCounts;
+  if (penalty > 0 && logCounts?.length !== n) throw badInput(`popularityPenalty needs every item's log purchase count (${n}); got ${logCounts?.length ?? 'none'}`);
   const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
   const lists: RankedList[] = [];
   const decodedAll: DecodedSid[][] = [];
@@ -133,6 +145,7 @@ export async function generateItems(
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
     const itemScores = decoder.itemLogProbs;
+    if (itemScores && penalty > 0) for (let j = 0; j < itemScores.length; j++) itemScores[j] -= penalty * logCounts![j % n];
     const chunkKnobs = knobs.slice(from, from + perBatch);
     if (itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     results.forEach((decoded, i) => {

@@ -8,6 +8,7 @@ import type { PackContext, Prompt } from '../tasks/prompt.js';
 import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
+import { trainingCounts } from '../eval/popularity.js';
 import { generateItems, headKnobsOf } from './generate.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
@@ -58,6 +59,8 @@ export interface RankerOptions {
   itemWeight?: number;
   /** Items the head proposes beyond the beam (`GenerateOptions.headCandidates`); absent: by request kind. */
   headCandidates?: number;
+  /** The head's popularity correction (`GenerateOptions.popularityPenalty`), counted on the training view; default 0. */
+  popularityPenalty?: number;
 }
 
 /**
@@ -73,6 +76,7 @@ export class GenerativeRanker implements TopKRanker {
   readonly excludesHistory: boolean;
   private model?: GenerativeModel;
   private pool?: DecodeWorkers;
+  private itemLogCounts?: Float32Array;
   /** Decoding work of every rankBatch since fit (pruning reports). */
   readonly stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
 
@@ -96,6 +100,7 @@ export class GenerativeRanker implements TopKRanker {
       head: this.model
         ? { search: headKnobsOf(this.model.cfg, 'search', this.options), rec: headKnobsOf(this.model.cfg, 'rec', this.options) }
         : { itemWeight: this.options.itemWeight ?? null, headCandidates: this.options.headCandidates ?? null },
+      popularityPenalty: this.options.popularityPenalty ?? 0,
     };
   }
 
@@ -105,6 +110,7 @@ export class GenerativeRanker implements TopKRanker {
     if (this.model.cfg.nItems !== train.nItems) {
       throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
     }
+    if (this.options.popularityPenalty) this.itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
     if (this.options.workers) this.pool = await DecodeWorkers.start(this.model, this.options.workers, this.options.backend);
   }
 
@@ -119,6 +125,8 @@ export class GenerativeRanker implements TopKRanker {
       maxRows: this.options.maxRows,
       itemWeight: this.options.itemWeight,
       headCandidates: this.options.headCandidates,
+      popularityPenalty: this.options.popularityPenalty,
+      itemLogCounts: this.itemLogCounts,
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     };
     const { lists, stats } = await (this.pool ? this.pool.generate(prompts, options) : generateItems(model, model.pack, model.trie, prompts, options));

@@ -824,9 +824,10 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
 /**
  * Knobs of the generative system in the eval registry (`--set generative.beam=100`);
  * itemWeight (the item head's weight) and headCandidates (items it proposes beyond the beam):
- * -1 = the default of the request's kind (`HEAD_DEFAULTS` in src/decode/generate.ts).
+ * -1 = the default of the request's kind (`HEAD_DEFAULTS` in src/decode/generate.ts);
+ * popularityPenalty: the head's popularity correction (`GenerateOptions.popularityPenalty`).
  */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1 };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: 0 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -851,6 +852,7 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       pruneMargin: k.pruneMargin,
       decodeExclude: k.decodeExclude !== 0,
       workers: k.workers,
+      popularityPenalty: k.popularityPenalty,
       ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}),
       ...(k.headCandidates >= 0 ? { headCandidates: k.headCandidates } : {}),
     },
