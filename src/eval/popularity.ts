@@ -24,7 +24,7 @@ export function trainingCounts(train: TrainData): Int32Array {
   return counts;
 }
 
-export function bucketLabel(b: number): string {
+function bucketLabel(b: number): string {
   const next = POPULARITY_BOUNDS[b + 1];
   return next === undefined ? `${POPULARITY_BOUNDS[b]}+` : `${POPULARITY_BOUNDS[b]}-${next - 1}`;
 }

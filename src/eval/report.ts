@@ -219,7 +219,6 @@ export function stars(test: PairedTest | undefined): string {
 
 export const formatP = (p: number): string => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
 
-/** Markdown: one table per section, each row a system, significance against the reference. */
 /**
  * The section's runs by the target's training purchases: the focus metric and the recall at its
  * K per bucket (none when no run has the breakdown).
@@ -239,6 +238,7 @@ function popularityTable(runs: readonly RunRecord[], focus: string): string[] {
   ];
 }
 
+/** Markdown: one table per section, each row a system, significance against the reference. */
 export function renderMarkdown(report: EvalReport, focus = 'ndcg@10'): string {
   const { meta } = report;
   const keys = metricKeys(meta.ks);
