@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { constrainedBeamSearch } from '../src/decode/beam-search.js';
-import { GenerativeSession, generateItems, HEAD_DEFAULTS, headKnobsOf, requestKind } from '../src/decode/generate.js';
+import { GenerativeSession, generateItems, HEAD_DEFAULTS, headKnobsOf, POPULARITY_PENALTY, requestKind } from '../src/decode/generate.js';
 import { generativeConfig, generativeObjective, initGenerative, SidDecoder, scoreSids, USER_SLOTS } from '../src/model/generative.js';
 import { disposeParams, flattenParams } from '../src/model/params.js';
 import { lossAndGrads } from '../src/tensor/objective.js';
@@ -217,6 +217,11 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
     l.items.forEach((item, j) => assert.ok(Math.abs(l.scores[j] - (before.get(item)! - 2 * 0.5 * logCounts[item])) < 1e-4, `prompt ${i} item ${item}`));
   });
   await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 2, k: 3, popularityPenalty: 1 }), /needs every item's log purchase count/);
+  // Given the counts, a model with a head applies the default correction.
+  const byDefault = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0, itemWeight: 2, itemLogCounts: logCounts });
+  const explicit = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0, itemWeight: 2, itemLogCounts: logCounts, popularityPenalty: POPULARITY_PENALTY });
+  assert.deepEqual(byDefault.lists, explicit.lists);
+  assert.notDeepEqual(byDefault.lists, plainTwo.lists);
   // Teacher forcing with the head (how preference training scores) gives the fused scores.
   const firstItems = Int32Array.from(fused.lists, (l) => l.items[0]);
   const firstSids = Int32Array.from(Array.from(firstItems).flatMap((item) => Array.from(itemSids.subarray(item * 2, item * 2 + 2))));

@@ -27,6 +27,7 @@ import { plantedShop } from './generative-fixtures.js';
 import { tempDir } from './helpers.js';
 import { lastJsonLine, runFixture } from './process-fixtures.js';
 import { plantedSequences } from './sequence-fixtures.js';
+import { trainingCounts } from '../src/eval/popularity.js';
 
 test('recipes: settings parse with clear errors; stage ablations drop their phase', () => {
   const r = generativeRecipe({ dModel: '48', 'mix.item2next': '0.5', itemEmbedding: 'true', schedule: 'sequential', stageEpochs: '1,2' });
@@ -272,6 +273,8 @@ async function preferenceAlignment(t: TestContext, head: boolean): Promise<void>
   disposeParams((await trainGenerative(inter, sids, { dir: sftDir, recipe, log: () => {} })).model.params);
   const reference = loadGenerative(sftDir).model;
   const { train } = buildEvalData(inter, 'rec', 'valid');
+  // The model folder keeps the training view's purchase counts (the head's popularity correction).
+  assert.deepEqual(Array.from(reference.itemLogCounts!), Array.from(trainingCounts(train), (c) => Math.fround(Math.log1p(c))));
   const inputs = { train, itemSids: sids.itemTokens, querySids: sids.queries, tokenizer: reference.tokenizer, pack: reference.pack, useQuerySid: true, useHistory: true };
   const cache = { path: join(tempDir(t), 'pairs.bin'), key: 'k1' };
   const options = { search: 0.5, rec: 0.5, recSft: 0.5, negatives: 3, seed: 1 };

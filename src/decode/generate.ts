@@ -46,7 +46,8 @@ export interface GenerateOptions {
   /**
    * Popularity correction of the item head (logit adjustment): this times `itemLogCounts[item]`
    * is taken from the head's log-probability of each item before it ranks and proposes, so
-   * the head stops favouring items for being bought often. Default 0 (off).
+   * the head stops favouring items for being bought often. Default: `POPULARITY_PENALTY` when
+   * the model has a head and the counts are given, else 0.
    */
   popularityPenalty?: number;
   /** Per item: log(1 + its purchases in the training data); needed when `popularityPenalty` > 0. */
@@ -71,6 +72,9 @@ export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
   search: { itemWeight: 1.5, headCandidates: 50 },
   rec: { itemWeight: 1, headCandidates: 20 },
 };
+
+/** The popularity correction chosen on Beauty's validation split (docs/RESULTS.md, "A popularity correction of the head"). */
+export const POPULARITY_PENALTY = 1;
 
 export function requestKind(prompt: Prompt): RequestKind {
   return (prompt.task === 'personal' || prompt.task === 'query2item') && prompt.text.length > 0 ? 'search' : 'rec';
@@ -124,9 +128,9 @@ export async function generateItems(
   const byKind = { search: headKnobsOf(model.cfg, 'search', options), rec: headKnobsOf(model.cfg, 'rec', options) };
   const knobs = prompts.map((p) => byKind[requestKind(p)]);
   const n = model.cfg.nItems;
-  const penalty = options.popularityPenalty ?? 0;
-  if (!(penalty >= 0 && Number.isFinite(penalty))) throw badInput(`popularityPenalty must be a number >= 0; got ${penalty}`);
   const logCounts = options.itemLogCounts;
+  const penalty = options.popularityPenalty ?? (model.cfg.itemHead && logCounts ? POPULARITY_PENALTY : 0);
+  if (!(penalty >= 0 && Number.isFinite(penalty))) throw badInput(`popularityPenalty must be a number >= 0; got ${penalty}`);
   if (penalty > 0 && logCounts?.length !== n) throw badInput(`popularityPenalty needs every item's log purchase count (${n}); got ${logCounts?.length ?? 'none'}`);
   const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
   const lists: RankedList[] = [];

@@ -9,7 +9,7 @@ import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
 import { trainingCounts } from '../eval/popularity.js';
-import { generateItems, headKnobsOf } from './generate.js';
+import { generateItems, headKnobsOf, POPULARITY_PENALTY } from './generate.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
 export interface GenerativeModel {
@@ -25,6 +25,8 @@ export interface GenerativeModel {
   assignQuery?: (text: string) => Int32Array | null;
   useQuerySid: boolean;
   useHistory: boolean;
+  /** Per item: log(1 + its purchases in the training view), for the head's popularity correction. */
+  itemLogCounts?: Float32Array;
 }
 
 const NONE: Int32Array = new Int32Array(0);
@@ -59,7 +61,7 @@ export interface RankerOptions {
   itemWeight?: number;
   /** Items the head proposes beyond the beam (`GenerateOptions.headCandidates`); absent: by request kind. */
   headCandidates?: number;
-  /** The head's popularity correction (`GenerateOptions.popularityPenalty`), counted on the training view; default 0. */
+  /** The head's popularity correction (`GenerateOptions.popularityPenalty`), counted on the training view; absent: its default. */
   popularityPenalty?: number;
 }
 
@@ -100,7 +102,7 @@ export class GenerativeRanker implements TopKRanker {
       head: this.model
         ? { search: headKnobsOf(this.model.cfg, 'search', this.options), rec: headKnobsOf(this.model.cfg, 'rec', this.options) }
         : { itemWeight: this.options.itemWeight ?? null, headCandidates: this.options.headCandidates ?? null },
-      popularityPenalty: this.options.popularityPenalty ?? 0,
+      popularityPenalty: this.options.popularityPenalty ?? (this.model?.cfg.itemHead ? POPULARITY_PENALTY : 0),
     };
   }
 
@@ -110,7 +112,7 @@ export class GenerativeRanker implements TopKRanker {
     if (this.model.cfg.nItems !== train.nItems) {
       throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
     }
-    if (this.options.popularityPenalty) this.itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
+    if (this.model.cfg.itemHead) this.itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
     if (this.options.workers) this.pool = await DecodeWorkers.start(this.model, this.options.workers, this.options.backend);
   }
 
@@ -157,6 +159,7 @@ export async function rankRequest(
 ): Promise<{ list: RankedList; stats: BeamSearchStats; seconds: number }> {
   const start = performance.now();
   const { lists, stats } = await generateItems(model, model.pack, model.trie, [requestPrompt(model, history, query)], {
+    itemLogCounts: model.itemLogCounts,
     ...options,
     exclude: options.excludeHistory ? [history] : undefined,
   });

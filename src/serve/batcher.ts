@@ -72,7 +72,7 @@ export class DecodeBatcher {
       const prompts = batch.map((p) => requestPrompt(model, p.history, p.query));
       const k = Math.max(...batch.map((p) => p.k));
       const exclude = batch.map((p) => p.exclude);
-      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude });
+      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude, itemLogCounts: model.itemLogCounts });
       batch.forEach((p, i) => p.resolve({ items: lists[i].items.subarray(0, p.k), scores: lists[i].scores.subarray(0, p.k) }));
     } catch (error) {
       for (const p of batch) p.reject(error);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { trainingFingerprint } from '../baselines/sasrec.js';
 import type { GenerativeModel } from '../decode/ranker.js';
 import { itemWeightOf } from '../decode/generate.js';
+import { trainingCounts } from '../eval/popularity.js';
 import { GenerativeRanker } from '../decode/ranker.js';
 import { encoderDir, ITEM_EMBEDDINGS } from '../encoders/embed.js';
 import { readEmbeddings, readJsonFile, writeJsonFile } from '../encoders/embfile.js';
@@ -448,6 +449,8 @@ interface BundleFile {
   phases: string[];
   /** The model folder this run continued from (`TrainGenerativeOptions.initFrom`). */
   initFrom?: string;
+  /** Per item: its purchases in the training view (the head's popularity correction); absent in older folders. */
+  itemCounts?: number[];
   summary?: TrainingSummary;
 }
 
@@ -489,6 +492,7 @@ export async function trainGenerative(
     sids: { build: sids.build, layout: sids.layout },
     phases: phases.map((p) => p.name),
     ...(options.initFrom ? { initFrom: options.initFrom } : {}),
+    itemCounts: Array.from(trainingCounts(train)),
   };
   const continued = options.initFrom ? continuedPhaseDir(options.initFrom, bundle, tokenizer, sids) : null;
   mkdirSync(dir, { recursive: true });
@@ -806,6 +810,7 @@ export function loadGenerative(dir: string): LoadedGenerative {
       querySids: new Map(table.queries.map(([q, t]) => [q, Int32Array.from(t)])),
       useQuerySid: bundle.recipe.useQuerySid,
       useHistory: bundle.recipe.useHistory,
+      ...(bundle.itemCounts ? { itemLogCounts: Float32Array.from(bundle.itemCounts, (c) => Math.log1p(c)) } : {}),
     },
     dataset: bundle.dataset,
     recipe: bundle.recipe,
@@ -825,9 +830,10 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
  * Knobs of the generative system in the eval registry (`--set generative.beam=100`);
  * itemWeight (the item head's weight) and headCandidates (items it proposes beyond the beam):
  * -1 = the default of the request's kind (`HEAD_DEFAULTS` in src/decode/generate.ts);
- * popularityPenalty: the head's popularity correction (`GenerateOptions.popularityPenalty`).
+ * popularityPenalty: the head's popularity correction (`GenerateOptions.popularityPenalty`; -1 =
+ * its default).
  */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: 0 };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: -1 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -852,7 +858,7 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       pruneMargin: k.pruneMargin,
       decodeExclude: k.decodeExclude !== 0,
       workers: k.workers,
-      popularityPenalty: k.popularityPenalty,
+      ...(k.popularityPenalty >= 0 ? { popularityPenalty: k.popularityPenalty } : {}),
       ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}),
       ...(k.headCandidates >= 0 ? { headCandidates: k.headCandidates } : {}),
     },
