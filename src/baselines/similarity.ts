@@ -49,19 +49,26 @@ export abstract class ItemToItemScorer<P extends HistoryWeighting> implements De
     return this.sim;
   }
 
-  scoreBatch(cases: readonly EvalCase[], out: Float32Array): void {
-    const n = this.popularity.length;
+  /**
+   * Adds to `row` each item's similarity to the history, sum over the history items h_t of
+   * recency^(age of h_t) * sim(h_t, j): 0 for items no history item is similar to.
+   */
+  addHistoryScores(history: ArrayLike<number>, row: Float32Array): void {
     const { rowStart, cols, vals } = this.sim;
     const { recency, maxHistory } = this.settings;
+    const stop = maxHistory > 0 ? Math.max(0, history.length - maxHistory) : 0;
+    let w = 1;
+    for (let t = history.length - 1; t >= stop; t--, w *= recency) {
+      const i = history[t];
+      for (let e = rowStart[i]; e < rowStart[i + 1]; e++) row[cols[e]] += w * vals[e];
+    }
+  }
+
+  scoreBatch(cases: readonly EvalCase[], out: Float32Array): void {
+    const n = this.popularity.length;
     for (let b = 0; b < cases.length; b++) {
       const row = out.subarray(b * n, (b + 1) * n);
-      const h = cases[b].history;
-      const stop = maxHistory > 0 ? Math.max(0, h.length - maxHistory) : 0;
-      let w = 1;
-      for (let t = h.length - 1; t >= stop; t--, w *= recency) {
-        const i = h[t];
-        for (let e = rowStart[i]; e < rowStart[i + 1]; e++) row[cols[e]] += w * vals[e];
-      }
+      this.addHistoryScores(cases[b].history, row);
       // Popularity below the smallest similarity score: orders the rest without reordering.
       let minPositive = Number.POSITIVE_INFINITY;
       for (let j = 0; j < n; j++) if (row[j] > 0 && row[j] < minPositive) minPositive = row[j];

@@ -54,7 +54,8 @@ export class DecodeWorkers {
         .filter(({ from }) => from < prompts.length)
         .map(({ worker, from }) => {
           const exclude = options.exclude?.slice(from, from + part).map((e) => (e ? Int32Array.from(e) : undefined));
-          const msg: DecodeRequest = { type: 'generate', prompts: prompts.slice(from, from + part).map(compact), options: { ...options, exclude } };
+          const coPurchase = options.coPurchase?.slice(from, from + part);
+          const msg: DecodeRequest = { type: 'generate', prompts: prompts.slice(from, from + part).map(compact), options: { ...options, exclude, coPurchase } };
           return ask(worker, msg);
         }),
     );

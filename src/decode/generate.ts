@@ -52,12 +52,30 @@ export interface GenerateOptions {
   popularityPenalty?: number;
   /** Per item: log(1 + its purchases in the training data); needed when `popularityPenalty` > 0. */
   itemLogCounts?: Float32Array;
+  /**
+   * Co-purchase prior of the item head, by prompt index: the items bought together with the
+   * prompt's history and their ItemCF scores (`coPurchaseOf` in ./ranker.ts). With the scores
+   * normalised to a distribution q, item j's head log-probability gains `coPurchaseWeight` x
+   * log(1 + nItems x q_j) before the head ranks and proposes: the head's softmax times the
+   * co-purchase distribution raised to that weight, floored at uniform. It brings in the rarely
+   * bought items that the head's per-item vectors have seen too seldom.
+   */
+  coPurchase?: readonly (CoPurchaseScores | undefined)[];
+  /** Weight of `coPurchase` where it is given. Default: by request kind (`HEAD_DEFAULTS`) when the head is in the ranking, else 0. */
+  coPurchaseWeight?: number;
+}
+
+/** Items bought together with a prompt's history, with their co-purchase scores (> 0). */
+export interface CoPurchaseScores {
+  items: Int32Array;
+  scores: Float32Array;
 }
 
 /** How the item head takes part in one prompt's ranking. */
 export interface HeadKnobs {
   itemWeight: number;
   headCandidates: number;
+  coPurchaseWeight: number;
 }
 
 /** Search: a prompt with a query; rec: one without (recommendation). */
@@ -69,8 +87,8 @@ export type RequestKind = 'search' | 'rec';
  * head and more proposals, recommendation with weight 1 and 20 proposals.
  */
 export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
-  search: { itemWeight: 1.5, headCandidates: 50 },
-  rec: { itemWeight: 1, headCandidates: 20 },
+  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1 },
+  rec: { itemWeight: 1, headCandidates: 20, coPurchaseWeight: 1 },
 };
 
 /** The popularity correction chosen on Beauty's validation split (docs/RESULTS.md, "A popularity correction of the head"). */
@@ -99,13 +117,17 @@ export function itemWeightOf(cfg: GenerativeConfig, weight?: number): number {
 }
 
 /** The head's knobs for a request of this kind: those given, checked, else `HEAD_DEFAULTS`. */
-export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, 'itemWeight' | 'headCandidates'>): HeadKnobs {
-  const defaults = cfg.itemHead ? HEAD_DEFAULTS[kind] : { itemWeight: 0, headCandidates: 0 };
+export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, 'itemWeight' | 'headCandidates' | 'coPurchaseWeight'>): HeadKnobs {
+  const defaults = cfg.itemHead ? HEAD_DEFAULTS[kind] : { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0 };
   const itemWeight = itemWeightOf(cfg, given.itemWeight ?? defaults.itemWeight);
   const headCandidates = given.headCandidates ?? (itemWeight > 0 ? defaults.headCandidates : 0);
+  const coPurchaseWeight = given.coPurchaseWeight ?? (itemWeight > 0 ? defaults.coPurchaseWeight : 0);
   if (!(Number.isInteger(headCandidates) && headCandidates >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${headCandidates}`);
-  if (headCandidates > 0 && itemWeight === 0) throw badInput('headCandidates needs the item head in the ranking (a model with one, itemWeight > 0)');
-  return { itemWeight, headCandidates };
+  if (!(coPurchaseWeight >= 0 && Number.isFinite(coPurchaseWeight))) throw badInput(`coPurchaseWeight must be a number >= 0; got ${coPurchaseWeight}`);
+  for (const [name, value] of [['headCandidates', headCandidates], ['coPurchaseWeight', coPurchaseWeight]] as const) {
+    if (value > 0 && itemWeight === 0) throw badInput(`${name} needs the item head in the ranking (a model with one, itemWeight > 0)`);
+  }
+  return { itemWeight, headCandidates, coPurchaseWeight };
 }
 
 /**
@@ -151,6 +173,9 @@ export async function generateItems(
     const itemScores = decoder.itemLogProbs;
     if (itemScores && penalty > 0) for (let j = 0; j < itemScores.length; j++) itemScores[j] -= penalty * logCounts![j % n];
     const chunkKnobs = knobs.slice(from, from + perBatch);
+    if (itemScores) {
+      options.coPurchase?.slice(from, from + perBatch).forEach((co, i) => co && addCoPurchase(itemScores.subarray(i * n, (i + 1) * n), co, chunkKnobs[i].coPurchaseWeight));
+    }
     if (itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     results.forEach((decoded, i) => {
       // Item scores exist only when the head is in some prompt's ranking (itemWeight > 0).
@@ -161,6 +186,18 @@ export async function generateItems(
     });
   }
   return { lists, decoded: decodedAll, stats };
+}
+
+/** Adds `weight` x log(1 + n q_j) to each co-purchased item's score (`GenerateOptions.coPurchase`). */
+function addCoPurchase(row: Float32Array, co: CoPurchaseScores, weight: number): void {
+  if (weight === 0) return;
+  let total = 0;
+  for (const s of co.scores) total += s;
+  if (!(total > 0)) return;
+  const scale = row.length / total;
+  co.items.forEach((item, t) => {
+    row[item] += weight * Math.log1p(scale * co.scores[t]);
+  });
 }
 
 /** Most SID rows scored in one teacher-forced pass (a larger one can run the wasm heap out). */

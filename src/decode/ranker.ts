@@ -9,7 +9,8 @@ import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
 import { trainingCounts } from '../eval/popularity.js';
-import { generateItems, headKnobsOf, POPULARITY_PENALTY } from './generate.js';
+import { ItemCF } from '../baselines/itemcf.js';
+import { type CoPurchaseScores, generateItems, headKnobsOf, POPULARITY_PENALTY } from './generate.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
 export interface GenerativeModel {
@@ -63,6 +64,8 @@ export interface RankerOptions {
   headCandidates?: number;
   /** The head's popularity correction (`GenerateOptions.popularityPenalty`), counted on the training view; absent: its default. */
   popularityPenalty?: number;
+  /** Weight of the head's co-purchase prior (`GenerateOptions.coPurchaseWeight`), ItemCF fitted on the training view; absent: by request kind. */
+  coPurchaseWeight?: number;
 }
 
 /**
@@ -79,6 +82,7 @@ export class GenerativeRanker implements TopKRanker {
   private model?: GenerativeModel;
   private pool?: DecodeWorkers;
   private itemLogCounts?: Float32Array;
+  private coPurchase?: ItemCF;
   /** Decoding work of every rankBatch since fit (pruning reports). */
   readonly stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
 
@@ -113,6 +117,11 @@ export class GenerativeRanker implements TopKRanker {
       throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
     }
     if (this.model.cfg.itemHead) this.itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
+    this.coPurchase = undefined;
+    if (this.model.cfg.itemHead && this.options.coPurchaseWeight !== 0) {
+      this.coPurchase = new ItemCF();
+      this.coPurchase.fit(train);
+    }
     if (this.options.workers) this.pool = await DecodeWorkers.start(this.model, this.options.workers, this.options.backend);
   }
 
@@ -129,6 +138,8 @@ export class GenerativeRanker implements TopKRanker {
       headCandidates: this.options.headCandidates,
       popularityPenalty: this.options.popularityPenalty,
       itemLogCounts: this.itemLogCounts,
+      coPurchaseWeight: this.options.coPurchaseWeight,
+      coPurchase: this.coPurchase && cases.map((c) => coPurchaseOf(this.coPurchase!, c.history, model.cfg.nItems)),
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     };
     const { lists, stats } = await (this.pool ? this.pool.generate(prompts, options) : generateItems(model, model.pack, model.trie, prompts, options));
@@ -150,18 +161,41 @@ export class GenerativeRanker implements TopKRanker {
   }
 }
 
-/** One live request (CLI, server): the top `k` items for a history and an optional query. */
+/**
+ * One live request (CLI): the top `k` items for a history and an optional query; `coPurchase`,
+ * ItemCF fitted on the known behaviour, gives a model with a head its co-purchase prior.
+ */
 export async function rankRequest(
   model: GenerativeModel,
   history: Int32Array,
   query: string | null,
-  options: RankerOptions & { k: number; excludeHistory?: boolean },
+  options: RankerOptions & { k: number; excludeHistory?: boolean; coPurchase?: ItemCF },
 ): Promise<{ list: RankedList; stats: BeamSearchStats; seconds: number }> {
   const start = performance.now();
+  const { coPurchase, ...rest } = options;
   const { lists, stats } = await generateItems(model, model.pack, model.trie, [requestPrompt(model, history, query)], {
     itemLogCounts: model.itemLogCounts,
-    ...options,
+    ...rest,
+    coPurchase: coPurchase && [coPurchaseOf(coPurchase, history, model.cfg.nItems)],
     exclude: options.excludeHistory ? [history] : undefined,
   });
   return { list: lists[0], stats, seconds: (performance.now() - start) / 1000 };
+}
+
+/** The items co-purchased with `history` and their ItemCF scores (the head's co-purchase prior). */
+export function coPurchaseOf(itemcf: ItemCF, history: ArrayLike<number>, nItems: number): CoPurchaseScores {
+  const row = new Float32Array(nItems);
+  itemcf.addHistoryScores(history, row);
+  let m = 0;
+  for (const s of row) if (s > 0) m++;
+  const items = new Int32Array(m);
+  const scores = new Float32Array(m);
+  m = 0;
+  row.forEach((s, j) => {
+    if (s > 0) {
+      items[m] = j;
+      scores[m++] = s;
+    }
+  });
+  return { items, scores };
 }

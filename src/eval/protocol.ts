@@ -1,5 +1,6 @@
 import { badInput } from '../errors.js';
 import type { Interactions } from '../store/interactions.js';
+import type { ItemRecord } from '../store/types.js';
 import { hemQuery } from './query.js';
 import type { EvalCase, Protocol, Split, TrainData } from './types.js';
 
@@ -59,6 +60,14 @@ export function buildEvalData(inter: Interactions, protocol: Protocol, split: Sp
     itemQueries,
   };
   return { train, cases };
+}
+
+/**
+ * Everything known as one training view: each user's whole history (serving and the CLI fit
+ * on all behaviour, not on an evaluation's prefix).
+ */
+export function knownBehaviour(dataset: string, items: ItemRecord[], sequences: Int32Array[]): TrainData {
+  return { dataset, protocol: 'search', split: 'test', items, nItems: items.length, sequences, itemQueries: items.map(hemQuery) };
 }
 
 /** One (query, item) training pair for search: a training interaction and its item's query. */

@@ -229,7 +229,10 @@ async function rank({ shop, slot, metrics, batcher }: Ranking, task: Task, body:
   return slot.use(async (serving) => {
     let list: RankedList;
     const exclude = body.excludeHistory ? history : undefined;
-    if (body.system === 'generative') list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam, exclude });
+    if (body.system === 'generative') {
+      const coPurchase = serving.model.cfg.itemHead ? shop.coPurchaseWith(history) : undefined;
+      list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam, exclude, coPurchase });
+    }
     else list = await shop.rankBaseline(body.system, history, query, body.k, exclude);
     const seconds = (performance.now() - start) / 1000;
     metrics.rankSeconds.observe({ system: body.system, task }, seconds);

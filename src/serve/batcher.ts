@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requestPrompt } from '../decode/ranker.js';
-import { generateItems } from '../decode/generate.js';
+import { type CoPurchaseScores, generateItems } from '../decode/generate.js';
 import type { RankedList } from '../eval/types.js';
 import type { ServingModel } from './model-slot.js';
 
@@ -12,6 +12,8 @@ interface Pending {
   beam: number;
   /** Items the list must not hold (the history, when the request leaves it out). */
   exclude?: Int32Array;
+  /** Items bought together with the history: the head's co-purchase prior. */
+  coPurchase?: CoPurchaseScores;
   resolve: (list: RankedList) => void;
   reject: (error: unknown) => void;
 }
@@ -36,9 +38,14 @@ export class DecodeBatcher {
     private readonly onBatch: (size: number) => void = () => {},
   ) {}
 
-  rank(serving: ServingModel, history: Int32Array, query: string | null, options: { k: number; beam: number; exclude?: Int32Array }): Promise<RankedList> {
+  rank(
+    serving: ServingModel,
+    history: Int32Array,
+    query: string | null,
+    options: { k: number; beam: number; exclude?: Int32Array; coPurchase?: CoPurchaseScores },
+  ): Promise<RankedList> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ serving, history, query, k: options.k, beam: options.beam, exclude: options.exclude, resolve, reject });
+      this.queue.push({ serving, history, query, ...options, resolve, reject });
       if (!this.draining) void this.drain();
     });
   }
@@ -72,7 +79,8 @@ export class DecodeBatcher {
       const prompts = batch.map((p) => requestPrompt(model, p.history, p.query));
       const k = Math.max(...batch.map((p) => p.k));
       const exclude = batch.map((p) => p.exclude);
-      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude, itemLogCounts: model.itemLogCounts });
+      const coPurchase = batch.map((p) => p.coPurchase);
+      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude, coPurchase, itemLogCounts: model.itemLogCounts });
       batch.forEach((p, i) => p.resolve({ items: lists[i].items.subarray(0, p.k), scores: lists[i].scores.subarray(0, p.k) }));
     } catch (error) {
       for (const p of batch) p.reject(error);

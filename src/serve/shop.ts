@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ItemCF } from '../baselines/itemcf.js';
 import { baseline } from '../baselines/registry.js';
+import { type CoPurchaseScores } from '../decode/generate.js';
+import { coPurchaseOf } from '../decode/ranker.js';
 import { encoderDir, ITEM_EMBEDDINGS } from '../encoders/embed.js';
 import { GensearchError, notFound } from '../errors.js';
-import { hemQuery } from '../eval/query.js';
+import { knownBehaviour } from '../eval/protocol.js';
 import { TopKSelector } from '../eval/topk.js';
-import { isDenseScorer, type Protocol, type RankedList, type RankingSystem, type TrainData } from '../eval/types.js';
+import { isDenseScorer, type Protocol, type RankedList, type RankingSystem } from '../eval/types.js';
 import { loadInteractions, POSITIVE_TYPES } from '../store/interactions.js';
 import type { EventRecord, EventType, ItemRecord, Store } from '../store/types.js';
 
@@ -34,7 +37,8 @@ function defaultBaselines(home: string | undefined, dataset: string): ServedBase
 /**
  * The live state of one dataset behind the server: the catalog in dense order, every user's
  * positive history (kept current as events arrive: the store first, then memory), and the
- * baselines fitted on all behaviour known at start. Models come and go; the shop stays.
+ * baselines and the model's co-purchase prior fitted on all behaviour known at start. Models
+ * come and go; the shop stays.
  */
 export class Shop {
   readonly dataset: string;
@@ -43,6 +47,7 @@ export class Shop {
   private readonly histories = new Map<string, number[]>();
   private readonly systems = new Map<string, RankingSystem>();
   private readonly selector = new TopKSelector();
+  private coPurchase = new ItemCF();
 
   private constructor(
     private readonly store: Store,
@@ -59,22 +64,27 @@ export class Shop {
   /** Loads the dataset and fits the baselines on every user's whole known history. */
   static async open(store: Store, dataset: string, options: ShopOptions = {}): Promise<Shop> {
     const shop = new Shop(store, dataset);
-    const train: TrainData = {
+    const train = knownBehaviour(
       dataset,
-      protocol: 'search',
-      split: 'test',
-      items: [...shop.items],
-      nItems: shop.items.length,
-      sequences: [...shop.histories.values()].map((h) => Int32Array.from(h)),
-      itemQueries: shop.items.map(hemQuery),
-    };
+      [...shop.items],
+      [...shop.histories.values()].map((h) => Int32Array.from(h)),
+    );
     for (const name of options.baselines ?? defaultBaselines(options.home, dataset)) {
       const spec = baseline(name);
       const system = spec.create({ ...spec.defaults }, options.home === undefined ? undefined : { home: options.home });
       await system.fit(train);
       shop.systems.set(name, system);
     }
+    // The served ItemCF (default knobs) is the prior as it is; otherwise one of its own.
+    const served = shop.systems.get('itemcf');
+    if (served instanceof ItemCF) shop.coPurchase = served;
+    else shop.coPurchase.fit(train);
     return shop;
+  }
+
+  /** The items bought together with `history` (the generative model's co-purchase prior). */
+  coPurchaseWith(history: Int32Array): CoPurchaseScores {
+    return coPurchaseOf(this.coPurchase, history, this.items.length);
   }
 
   get baselines(): string[] {

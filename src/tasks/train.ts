@@ -831,9 +831,10 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
  * itemWeight (the item head's weight) and headCandidates (items it proposes beyond the beam):
  * -1 = the default of the request's kind (`HEAD_DEFAULTS` in src/decode/generate.ts);
  * popularityPenalty: the head's popularity correction (`GenerateOptions.popularityPenalty`; -1 =
- * its default).
+ * its default); coPurchase: the weight of the head's co-purchase prior (`GenerateOptions.coPurchaseWeight`;
+ * -1 = by request kind, 0 = off).
  */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: -1 };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: -1, coPurchase: -1 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -859,6 +860,7 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       decodeExclude: k.decodeExclude !== 0,
       workers: k.workers,
       ...(k.popularityPenalty >= 0 ? { popularityPenalty: k.popularityPenalty } : {}),
+      ...(k.coPurchase >= 0 ? { coPurchaseWeight: k.coPurchase } : {}),
       ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}),
       ...(k.headCandidates >= 0 ? { headCandidates: k.headCandidates } : {}),
     },

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { ItemCF } from '../../baselines/itemcf.js';
 import { queryAssigner } from '../../decode/query-sid.js';
 import { rankRequest } from '../../decode/ranker.js';
 import { openPhotoSearch, photoModelDir, searchPhoto } from '../../decode/photo-search.js';
 import { badInput, notFound } from '../../errors.js';
+import { knownBehaviour } from '../../eval/protocol.js';
 import { disposeParams } from '../../model/params.js';
 import { generativeDir, loadGenerative } from '../../tasks/train.js';
 import { initTensorRuntime } from '../../tensor/runtime.js';
@@ -19,6 +21,7 @@ export interface GenerateCliOptions {
   prune?: string;
   itemWeight?: string;
   headCandidates?: string;
+  coPurchase?: string;
   excludeHistory?: boolean;
   json?: boolean;
 }
@@ -33,6 +36,7 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--prune <nats>', 'dynamic pruning: drop beams this far below the best (default off)')
     .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 1.5 for a search, 1 for a recommendation)")
     .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
+    .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 1)")
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
@@ -53,6 +57,12 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     history = inter.sequences[u];
   }
   const model = loaded.model;
+  const coPurchaseWeight = opts.coPurchase === undefined ? undefined : parsePositive(opts.coPurchase, '--co-purchase', true);
+  let coPurchase: ItemCF | undefined;
+  if (model.cfg.itemHead && coPurchaseWeight !== 0) {
+    coPurchase = new ItemCF();
+    coPurchase.fit(knownBehaviour(opts.dataset, inter.items, inter.sequences));
+  }
   if (query) model.assignQuery = await queryAssigner(tf, ctx.home, opts.dataset, loaded.sids.build);
   const { list, stats, seconds } = await rankRequest(model, history, query, {
     k: parseInteger(opts.k, '--k', 1),
@@ -60,6 +70,8 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
     itemWeight: opts.itemWeight === undefined ? undefined : parsePositive(opts.itemWeight, '--item-weight', true),
     headCandidates: opts.headCandidates === undefined ? undefined : parseInteger(opts.headCandidates, '--head-candidates'),
+    coPurchaseWeight,
+    coPurchase,
     excludeHistory: opts.excludeHistory === true,
   });
   const rows = Array.from(list.items, (item, i) => ({
