@@ -24,7 +24,7 @@ export function writeDemoSlice(home: string): { dir: string; users: string[] } {
   return { dir, users };
 }
 
-/** Runs the main job (no report) on the slice with the tiny model under another name/seed. */
-export function runTinyDemo(home: string, dataDir: string, name = 'default', seed = 1): Promise<DemoResult> {
-  return runDemo({ home, dataDir, dataset: 'slice', report: false, model: { ...TINY_MODEL, name, recipe: { ...TINY_MODEL.recipe, seed: String(seed) } } });
+/** Runs the main job (no report) on the slice with the tiny model under another name/seed, recipe settings added. */
+export function runTinyDemo(home: string, dataDir: string, name = 'default', seed = 1, recipe: Record<string, string> = {}): Promise<DemoResult> {
+  return runDemo({ home, dataDir, dataset: 'slice', report: false, model: { ...TINY_MODEL, name, recipe: { ...TINY_MODEL.recipe, seed: String(seed), ...recipe } } });
 }

@@ -3,11 +3,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ItemCF } from '../src/baselines/itemcf.js';
 import { photoModelDir } from '../src/decode/photo-search.js';
+import { rankRequest } from '../src/decode/ranker.js';
+import { knownBehaviour } from '../src/eval/protocol.js';
 import { repoRoot } from '../src/paths.js';
 import type { PhotoRankResponse, RankResponse } from '../src/serve/schemas.js';
 import { type RunningServer, startServer, webDir } from '../src/serve/server.js';
+import { loadInteractions } from '../src/store/interactions.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { generativeDir, loadGenerative } from '../src/tasks/train.js';
 import { Rng } from '../src/tensor/rng.js';
 import { initTensorRuntime } from '../src/tensor/runtime.js';
 import { buildTinyPhotoModel, jpegOf, pngOf, stripeView } from './photo-fixtures.js';
@@ -26,8 +31,8 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
   let photoPaths: string[][];
   const PHOTO_LIMIT = 64 * 1024;
 
-  const call = async <T = Record<string, unknown>>(method: string, path: string, body?: unknown, raw?: string): Promise<Reply<T>> => {
-    const res = await fetch(`${server.url}${path}`, {
+  const call = async <T = Record<string, unknown>>(method: string, path: string, body?: unknown, raw?: string, srv = server): Promise<Reply<T>> => {
+    const res = await fetch(`${srv.url}${path}`, {
       method,
       headers: body === undefined && raw === undefined ? {} : { 'content-type': 'application/json' },
       body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
@@ -51,8 +56,8 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     users = slice.users;
     const first = await runTinyDemo(home, slice.dir);
     assert.deepEqual(first.steps, { import: 'built', embed: 'built', sids: 'built', train: 'built' });
-    // A second model (another seed) for the swap test: only its training step runs.
-    const second = await runTinyDemo(home, slice.dir, 'b', 2);
+    // A second model (another seed, an item head) for the swap and co-purchase tests: only its training step runs.
+    const second = await runTinyDemo(home, slice.dir, 'b', 2, { itemEmbedding: 'true', itemHead: '1' });
     assert.deepEqual(second.steps, { import: 'reused', embed: 'reused', sids: 'reused', train: 'built' });
     const again = await runTinyDemo(home, slice.dir);
     assert.deepEqual(again.steps, { import: 'reused', embed: 'reused', sids: 'reused', train: 'reused' }, 'unchanged inputs: nothing is built again');
@@ -262,6 +267,31 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     const versions = new Set(seen.map((r) => r.body.model.version));
     assert.deepEqual([...versions].sort(), [a, b].sort(), `requests ran on both models (${seen.length} requests)`);
     assert.equal(server.slot.serving.version, b);
+  });
+
+  test('a model with an item head ranks with the co-purchase prior of all known behaviour', async () => {
+    const store = new SqliteStore(join(home, 'store.sqlite'));
+    const inter = loadInteractions(store, 'slice');
+    store.close();
+    const itemcf = new ItemCF();
+    itemcf.fit(knownBehaviour('slice', inter.items, inter.sequences));
+    const { model } = loadGenerative(generativeDir(home, 'slice', 'b'));
+    assert.ok(model.cfg.itemHead, 'model b has an item head');
+    const user = users[3];
+    const history = inter.sequences[inter.userIds.indexOf(user)];
+    const asList = (list: { items: Int32Array; scores: Float32Array }): Ranking => Array.from(list.items, (item, i) => ({ id: inter.items[item].id, score: list.scores[i] }));
+    const withPrior = asList((await rankRequest(model, history, null, { k: 5, beam: 10, coPurchase: itemcf })).list);
+    const without = asList((await rankRequest(model, history, null, { k: 5, beam: 10, coPurchaseWeight: 0 })).list);
+    assert.ok(!sameAnswer(withPrior, without), 'the prior changes this user\'s list');
+    // A server of its own: its shop fits the prior on the store as it is now (no ItemCF baseline to reuse).
+    const served = await startServer({ home, dataset: 'slice', name: 'b', port: 0, logger: false, baselines: ['popular'], webDir: null });
+    try {
+      const r = await call<RankResponse>('POST', '/v1/recommend', { userId: user, k: 5, beam: 10 }, undefined, served);
+      assert.equal(r.status, 200, r.body.message);
+      assert.ok(sameAnswer(ranking(r), withPrior), `served ${JSON.stringify(ranking(r))} vs ${JSON.stringify(withPrior)}`);
+    } finally {
+      await served.close();
+    }
   });
 
   const upload = async (file: { bytes: Uint8Array; name: string; type?: string } | null, fields: Record<string, string> = {}, srv = server) => {
