@@ -36,7 +36,7 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--prune <nats>', 'dynamic pruning: drop beams this far below the best (default off)')
     .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 1.5 for a search, 1 for a recommendation)")
     .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
-    .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 1)")
+    .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 1 for a search, 8 for a recommendation)")
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
