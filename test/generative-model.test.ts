@@ -240,7 +240,7 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   assert.notDeepEqual(coDefault.lists, (await generateItems(model, pack, trie, prompts, { beam: 2, k: 10 })).lists);
   // Through the head's proposals it brings in items the beam did not reach.
   const onlyPartner = prompts.map((_, i) => ({ items: Int32Array.of(partner(i)), scores: Float32Array.of(1) }));
-  const brought = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 1, coPurchase: onlyPartner, coPurchaseWeight: 10 });
+  const brought = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 1, coPurchase: onlyPartner, coPurchaseWeight: 100 });
   const unaided = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 1 });
   const holdsPartner = (lists: { items: Int32Array }[]) => lists.filter((l, i) => l.items.includes(partner(i))).length;
   assert.equal(holdsPartner(brought.lists), nItems);
