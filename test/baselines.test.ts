@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BM25, buildBM25, scoreBM25 } from '../src/baselines/bm25.js';
 import { ItemCF } from '../src/baselines/itemcf.js';
+import { HeadPriors } from '../src/decode/priors.js';
 import { Swing } from '../src/baselines/swing.js';
 import { Popular } from '../src/baselines/popular.js';
 import { baseline, parseSettings } from '../src/baselines/registry.js';
@@ -161,6 +162,28 @@ test('BM25 + ItemCF personalises: the query picks the category, the history pick
   assert.ok(results.bm25 < 0.2, `bm25 ${results.bm25}`);
   assert.ok(results['bm25-personal'] > results.itemcf, JSON.stringify(results));
   assert.ok(results['bm25-personal'] > 0.7, JSON.stringify(results));
+});
+
+test('the head priors are ItemCF of the history and BM25 of the query, as sparse rows', () => {
+  const inter = plantedChain({ users: 200 });
+  const { train } = buildEvalData(inter, 'search', 'test');
+  const priors = HeadPriors.fit(train);
+  const itemcf = new ItemCF();
+  itemcf.fit(train);
+  const history = Int32Array.of(3, 7);
+  const nonzero = (row: Float32Array) => ({ items: Array.from(row.keys()).filter((j) => row[j] > 0), scores: Array.from(row.filter((x) => x > 0)) });
+  const plain = (p: { items: Int32Array; scores: Float32Array } | undefined) => p && { items: Array.from(p.items), scores: Array.from(p.scores) };
+  const cf = new Float32Array(train.nItems);
+  itemcf.addHistoryScores(history, cf);
+  const text = new Float32Array(train.nItems);
+  scoreBM25(buildBM25(train.items), 'lipstick', text);
+  const withQuery = priors.of(history, 'lipstick');
+  assert.deepEqual(plain(withQuery.coPurchase), nonzero(cf));
+  assert.deepEqual(plain(withQuery.textMatch), nonzero(text));
+  assert.ok(withQuery.coPurchase!.items.includes(8), 'the planted successor of the last item is co-purchased');
+  assert.equal(withQuery.textMatch!.items.length, train.nItems / 5, 'the query matches its category');
+  assert.equal(priors.of(history, null).textMatch, undefined, 'no query, no text prior');
+  assert.equal(priors.of(history, '  ').textMatch, undefined);
 });
 
 test('knob settings are checked against the registry', () => {

@@ -222,25 +222,29 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   const explicit = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0, itemWeight: 2, itemLogCounts: logCounts, popularityPenalty: POPULARITY_PENALTY });
   assert.deepEqual(byDefault.lists, explicit.lists);
   assert.notDeepEqual(byDefault.lists, plainTwo.lists);
-  // A co-purchase prior adds weight x log(1 + n q) to each co-purchased item's head score.
+  // Each prior adds its weight x log(1 + n q) to the head score of each item it names.
   const partner = (i: number) => (i + 20) % nItems;
-  const co = prompts.map((_, i) => ({ items: Int32Array.of(i, partner(i)), scores: Float32Array.of(1, 3) }));
-  const lifted = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0, itemWeight: 2, coPurchase: co, coPurchaseWeight: 0.5 });
+  const co = prompts.map((_, i) => ({
+    coPurchase: { items: Int32Array.of(i, partner(i)), scores: Float32Array.of(1, 3) },
+    textMatch: { items: Int32Array.of(partner(i)), scores: Float32Array.of(2) },
+  }));
+  const lifted = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, headCandidates: 0, itemWeight: 2, priors: co, coPurchaseWeight: 0.5, textMatchWeight: 0.25 });
   lifted.lists.forEach((l, i) => {
     const before = new Map(Array.from(plainTwo.lists[i].items, (item, j) => [item, plainTwo.lists[i].scores[j]]));
     l.items.forEach((item, j) => {
       const q = item === i ? 0.25 : item === partner(i) ? 0.75 : 0;
-      assert.ok(Math.abs(l.scores[j] - (before.get(item)! + 2 * 0.5 * Math.log1p(nItems * q))) < 1e-4, `prompt ${i} item ${item}`);
+      const lift = 0.5 * Math.log1p(nItems * q) + (item === partner(i) ? 0.25 * Math.log1p(nItems) : 0);
+      assert.ok(Math.abs(l.scores[j] - (before.get(item)! + 2 * lift)) < 1e-4, `prompt ${i} item ${item}`);
     });
   });
   // Where the rows are given, a model with a head applies its kind's default weight.
-  const coDefault = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, coPurchase: co });
-  const coExplicit = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, coPurchase: co, coPurchaseWeight: HEAD_DEFAULTS.rec.coPurchaseWeight });
+  const coDefault = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, priors: co });
+  const coExplicit = await generateItems(model, pack, trie, prompts, { beam: 2, k: 10, priors: co, ...HEAD_DEFAULTS.rec });
   assert.deepEqual(coDefault.lists, coExplicit.lists);
   assert.notDeepEqual(coDefault.lists, (await generateItems(model, pack, trie, prompts, { beam: 2, k: 10 })).lists);
   // Through the head's proposals it brings in items the beam did not reach.
-  const onlyPartner = prompts.map((_, i) => ({ items: Int32Array.of(partner(i)), scores: Float32Array.of(1) }));
-  const brought = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 1, coPurchase: onlyPartner, coPurchaseWeight: 100 });
+  const onlyPartner = prompts.map((_, i) => ({ coPurchase: { items: Int32Array.of(partner(i)), scores: Float32Array.of(1) } }));
+  const brought = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 1, priors: onlyPartner, coPurchaseWeight: 100 });
   const unaided = await generateItems(model, pack, trie, prompts, { beam: 1, k: 10, headCandidates: 1 });
   const holdsPartner = (lists: { items: Int32Array }[]) => lists.filter((l, i) => l.items.includes(partner(i))).length;
   assert.equal(holdsPartner(brought.lists), nItems);
@@ -280,7 +284,7 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   const sidOnlyRow = await generateItems(model, pack, trie, [searches[0]], { beam: 1, k: 10, itemWeight: 0 });
   assert.notDeepEqual(Array.from(byKind.lists[0].scores), Array.from(sidOnlyRow.lists[0].scores), 'the head is in the default search ranking');
   assert.deepEqual(headKnobsOf(cfg, 'search', { headCandidates: 0 }), { ...HEAD_DEFAULTS.search, headCandidates: 0 });
-  assert.deepEqual(headKnobsOf(cfg, 'rec', { itemWeight: 0 }), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0 }, 'no proposals or prior by default without the head');
+  assert.deepEqual(headKnobsOf(cfg, 'rec', { itemWeight: 0 }), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0 }, 'no proposals or priors by default without the head');
   assert.throws(() => headKnobsOf(cfg, 'rec', { headCandidates: 1.5 }), /headCandidates must be an integer/);
   // The head's scores are a distribution over the catalog, one row per request.
   const decoder = new SidDecoder(result.params as never, cfg, { scoreItems: true });
@@ -295,7 +299,7 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   const params = initGenerative(plain, new Rng(1));
   await assert.rejects(generateItems({ params, cfg: plain }, packContext(plain, itemSids), trie, prompts, { beam: 2, k: 3, itemWeight: 1 }), /needs a model trained with an item head/);
   await assert.rejects(generateItems({ params, cfg: plain }, packContext(plain, itemSids), trie, prompts, { beam: 2, k: 3, coPurchaseWeight: 1 }), /coPurchaseWeight needs the item head in the ranking/);
-  assert.deepEqual(headKnobsOf(plain, 'search', {}), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0 }, 'a model without a head ranks by SID alone');
+  assert.deepEqual(headKnobsOf(plain, 'search', {}), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0 }, 'a model without a head ranks by SID alone');
   assert.throws(() => generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemHead: 1 }), /needs itemEmbedding=true/);
   disposeParams(params);
   disposeParams(result.params);

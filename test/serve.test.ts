@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ItemCF } from '../src/baselines/itemcf.js';
 import { photoModelDir } from '../src/decode/photo-search.js';
+import { HeadPriors } from '../src/decode/priors.js';
 import { rankRequest } from '../src/decode/ranker.js';
 import { knownBehaviour } from '../src/eval/protocol.js';
 import { repoRoot } from '../src/paths.js';
@@ -269,18 +269,17 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     assert.equal(server.slot.serving.version, b);
   });
 
-  test('a model with an item head ranks with the co-purchase prior of all known behaviour', async () => {
+  test('a model with an item head ranks with the priors of all known behaviour', async () => {
     const store = new SqliteStore(join(home, 'store.sqlite'));
     const inter = loadInteractions(store, 'slice');
     store.close();
-    const itemcf = new ItemCF();
-    itemcf.fit(knownBehaviour('slice', inter.items, inter.sequences));
+    const priors = HeadPriors.fit(knownBehaviour('slice', inter.items, inter.sequences));
     const { model } = loadGenerative(generativeDir(home, 'slice', 'b'));
     assert.ok(model.cfg.itemHead, 'model b has an item head');
     const user = users[3];
     const history = inter.sequences[inter.userIds.indexOf(user)];
     const asList = (list: { items: Int32Array; scores: Float32Array }): Ranking => Array.from(list.items, (item, i) => ({ id: inter.items[item].id, score: list.scores[i] }));
-    const withPrior = asList((await rankRequest(model, history, null, { k: 5, beam: 10, coPurchase: itemcf })).list);
+    const withPrior = asList((await rankRequest(model, history, null, { k: 5, beam: 10, priors })).list);
     const without = asList((await rankRequest(model, history, null, { k: 5, beam: 10, coPurchaseWeight: 0 })).list);
     assert.ok(!sameAnswer(withPrior, without), 'the prior changes this user\'s list');
     // A server of its own: its shop fits the prior on the store as it is now (no ItemCF baseline to reuse).

@@ -54,8 +54,8 @@ export class DecodeWorkers {
         .filter(({ from }) => from < prompts.length)
         .map(({ worker, from }) => {
           const exclude = options.exclude?.slice(from, from + part).map((e) => (e ? Int32Array.from(e) : undefined));
-          const coPurchase = options.coPurchase?.slice(from, from + part);
-          const msg: DecodeRequest = { type: 'generate', prompts: prompts.slice(from, from + part).map(compact), options: { ...options, exclude, coPurchase } };
+          const priors = options.priors?.slice(from, from + part);
+          const msg: DecodeRequest = { type: 'generate', prompts: prompts.slice(from, from + part).map(compact), options: { ...options, exclude, priors } };
           return ask(worker, msg);
         }),
     );

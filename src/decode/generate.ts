@@ -4,6 +4,7 @@ import { TopKSelector } from '../eval/topk.js';
 import { type GenerativeConfig, type GenerativeParams, SidDecoder, scoreSids } from '../model/generative.js';
 import type { SidTrie } from '../sids/trie.js';
 import { type PackContext, packPrompts, type Prompt } from '../tasks/prompt.js';
+import type { PromptPriors, SparseScores } from './priors.js';
 import { type BeamSearchStats, constrainedBeamSearch, type DecodedSid, type DecodeSession, sidsToItems } from './beam-search.js';
 
 /** The generative model's incremental decoder as the beam search sees it. */
@@ -53,22 +54,18 @@ export interface GenerateOptions {
   /** Per item: log(1 + its purchases in the training data); needed when `popularityPenalty` > 0. */
   itemLogCounts?: Float32Array;
   /**
-   * Co-purchase prior of the item head, by prompt index: the items bought together with the
-   * prompt's history and their ItemCF scores (`coPurchaseOf` in ./ranker.ts). With the scores
-   * normalised to a distribution q, item j's head log-probability gains `coPurchaseWeight` x
-   * log(1 + nItems x q_j) before the head ranks and proposes: the head's softmax times the
-   * co-purchase distribution raised to that weight, floored at uniform. It brings in the rarely
-   * bought items that the head's per-item vectors have seen too seldom.
+   * Priors of the item head, by prompt index (`HeadPriors` in ./priors.ts): the items bought
+   * together with the prompt's history (ItemCF) and those matching its query (BM25). With a
+   * prior's scores normalised to a distribution q, item j's head log-probability gains its
+   * weight x log(1 + nItems x q_j) before the head ranks and proposes: the head's softmax times
+   * the prior raised to that weight, floored at uniform. They bring in the rarely bought items
+   * that the head's per-item vectors have seen too seldom.
    */
-  coPurchase?: readonly (CoPurchaseScores | undefined)[];
-  /** Weight of `coPurchase` where it is given. Default: by request kind (`HEAD_DEFAULTS`) when the head is in the ranking, else 0. */
+  priors?: readonly (PromptPriors | undefined)[];
+  /** Weight of the co-purchase prior where it is given. Default: by request kind (`HEAD_DEFAULTS`) when the head is in the ranking, else 0. */
   coPurchaseWeight?: number;
-}
-
-/** Items bought together with a prompt's history, with their co-purchase scores (> 0). */
-export interface CoPurchaseScores {
-  items: Int32Array;
-  scores: Float32Array;
+  /** Weight of the text-match prior where it is given; default as `coPurchaseWeight`. */
+  textMatchWeight?: number;
 }
 
 /** How the item head takes part in one prompt's ranking. */
@@ -76,6 +73,7 @@ export interface HeadKnobs {
   itemWeight: number;
   headCandidates: number;
   coPurchaseWeight: number;
+  textMatchWeight: number;
 }
 
 /** Search: a prompt with a query; rec: one without (recommendation). */
@@ -89,8 +87,8 @@ export type RequestKind = 'search' | 'rec';
  * history; without one, what was bought together says most).
  */
 export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
-  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1 },
-  rec: { itemWeight: 1, headCandidates: 20, coPurchaseWeight: 8 },
+  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1, textMatchWeight: 0 },
+  rec: { itemWeight: 1, headCandidates: 20, coPurchaseWeight: 8, textMatchWeight: 0 },
 };
 
 /** The popularity correction chosen on Beauty's validation split (docs/RESULTS.md, "A popularity correction of the head"). */
@@ -119,17 +117,17 @@ export function itemWeightOf(cfg: GenerativeConfig, weight?: number): number {
 }
 
 /** The head's knobs for a request of this kind: those given, checked, else `HEAD_DEFAULTS`. */
-export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, 'itemWeight' | 'headCandidates' | 'coPurchaseWeight'>): HeadKnobs {
-  const defaults = cfg.itemHead ? HEAD_DEFAULTS[kind] : { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0 };
+export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, 'itemWeight' | 'headCandidates' | 'coPurchaseWeight' | 'textMatchWeight'>): HeadKnobs {
+  const defaults = cfg.itemHead ? HEAD_DEFAULTS[kind] : { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0 };
   const itemWeight = itemWeightOf(cfg, given.itemWeight ?? defaults.itemWeight);
-  const headCandidates = given.headCandidates ?? (itemWeight > 0 ? defaults.headCandidates : 0);
-  const coPurchaseWeight = given.coPurchaseWeight ?? (itemWeight > 0 ? defaults.coPurchaseWeight : 0);
-  if (!(Number.isInteger(headCandidates) && headCandidates >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${headCandidates}`);
-  if (!(coPurchaseWeight >= 0 && Number.isFinite(coPurchaseWeight))) throw badInput(`coPurchaseWeight must be a number >= 0; got ${coPurchaseWeight}`);
-  for (const [name, value] of [['headCandidates', headCandidates], ['coPurchaseWeight', coPurchaseWeight]] as const) {
-    if (value > 0 && itemWeight === 0) throw badInput(`${name} needs the item head in the ranking (a model with one, itemWeight > 0)`);
+  const byHead = (key: 'headCandidates' | 'coPurchaseWeight' | 'textMatchWeight') => given[key] ?? (itemWeight > 0 ? defaults[key] : 0);
+  const knobs = { itemWeight, headCandidates: byHead('headCandidates'), coPurchaseWeight: byHead('coPurchaseWeight'), textMatchWeight: byHead('textMatchWeight') };
+  if (!(Number.isInteger(knobs.headCandidates) && knobs.headCandidates >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${knobs.headCandidates}`);
+  for (const key of ['headCandidates', 'coPurchaseWeight', 'textMatchWeight'] as const) {
+    if (!(knobs[key] >= 0 && Number.isFinite(knobs[key]))) throw badInput(`${key} must be a number >= 0; got ${knobs[key]}`);
+    if (knobs[key] > 0 && itemWeight === 0) throw badInput(`${key} needs the item head in the ranking (a model with one, itemWeight > 0)`);
   }
-  return { itemWeight, headCandidates, coPurchaseWeight };
+  return knobs;
 }
 
 /**
@@ -176,7 +174,11 @@ export async function generateItems(
     if (itemScores && penalty > 0) for (let j = 0; j < itemScores.length; j++) itemScores[j] -= penalty * logCounts![j % n];
     const chunkKnobs = knobs.slice(from, from + perBatch);
     if (itemScores) {
-      options.coPurchase?.slice(from, from + perBatch).forEach((co, i) => co && addCoPurchase(itemScores.subarray(i * n, (i + 1) * n), co, chunkKnobs[i].coPurchaseWeight));
+      options.priors?.slice(from, from + perBatch).forEach((p, i) => {
+        const row = itemScores.subarray(i * n, (i + 1) * n);
+        if (p?.coPurchase) addPrior(row, p.coPurchase, chunkKnobs[i].coPurchaseWeight);
+        if (p?.textMatch) addPrior(row, p.textMatch, chunkKnobs[i].textMatchWeight);
+      });
     }
     if (itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     results.forEach((decoded, i) => {
@@ -190,15 +192,15 @@ export async function generateItems(
   return { lists, decoded: decodedAll, stats };
 }
 
-/** Adds `weight` x log(1 + n q_j) to each co-purchased item's score (`GenerateOptions.coPurchase`). */
-function addCoPurchase(row: Float32Array, co: CoPurchaseScores, weight: number): void {
+/** Adds `weight` x log(1 + n q_j) to the score of each item the prior names (`GenerateOptions.priors`). */
+function addPrior(row: Float32Array, prior: SparseScores, weight: number): void {
   if (weight === 0) return;
   let total = 0;
-  for (const s of co.scores) total += s;
+  for (const s of prior.scores) total += s;
   if (!(total > 0)) return;
   const scale = row.length / total;
-  co.items.forEach((item, t) => {
-    row[item] += weight * Math.log1p(scale * co.scores[t]);
+  prior.items.forEach((item, t) => {
+    row[item] += weight * Math.log1p(scale * prior.scores[t]);
   });
 }
 

@@ -9,8 +9,8 @@ import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
 import { trainingCounts } from '../eval/popularity.js';
-import { ItemCF } from '../baselines/itemcf.js';
-import { type CoPurchaseScores, generateItems, headKnobsOf, POPULARITY_PENALTY } from './generate.js';
+import { generateItems, headKnobsOf, POPULARITY_PENALTY } from './generate.js';
+import { HeadPriors } from './priors.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
 export interface GenerativeModel {
@@ -64,8 +64,10 @@ export interface RankerOptions {
   headCandidates?: number;
   /** The head's popularity correction (`GenerateOptions.popularityPenalty`), counted on the training view; absent: its default. */
   popularityPenalty?: number;
-  /** Weight of the head's co-purchase prior (`GenerateOptions.coPurchaseWeight`), ItemCF fitted on the training view; absent: by request kind. */
+  /** Weight of the head's co-purchase prior (`GenerateOptions.coPurchaseWeight`; `HeadPriors` fitted on the training view); absent: by request kind. */
   coPurchaseWeight?: number;
+  /** Weight of the head's text-match prior (`GenerateOptions.textMatchWeight`); absent: by request kind. */
+  textMatchWeight?: number;
 }
 
 /**
@@ -82,7 +84,7 @@ export class GenerativeRanker implements TopKRanker {
   private model?: GenerativeModel;
   private pool?: DecodeWorkers;
   private itemLogCounts?: Float32Array;
-  private coPurchase?: ItemCF;
+  private priors?: HeadPriors;
   /** Decoding work of every rankBatch since fit (pruning reports). */
   readonly stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
 
@@ -117,11 +119,7 @@ export class GenerativeRanker implements TopKRanker {
       throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
     }
     if (this.model.cfg.itemHead) this.itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
-    this.coPurchase = undefined;
-    if (this.model.cfg.itemHead && this.options.coPurchaseWeight !== 0) {
-      this.coPurchase = new ItemCF();
-      this.coPurchase.fit(train);
-    }
+    this.priors = this.model.cfg.itemHead ? HeadPriors.fit(train) : undefined;
     if (this.options.workers) this.pool = await DecodeWorkers.start(this.model, this.options.workers, this.options.backend);
   }
 
@@ -139,7 +137,8 @@ export class GenerativeRanker implements TopKRanker {
       popularityPenalty: this.options.popularityPenalty,
       itemLogCounts: this.itemLogCounts,
       coPurchaseWeight: this.options.coPurchaseWeight,
-      coPurchase: this.coPurchase && cases.map((c) => coPurchaseOf(this.coPurchase!, c.history, model.cfg.nItems)),
+      textMatchWeight: this.options.textMatchWeight,
+      priors: this.priors && cases.map((c) => this.priors!.of(c.history, c.query)),
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     };
     const { lists, stats } = await (this.pool ? this.pool.generate(prompts, options) : generateItems(model, model.pack, model.trie, prompts, options));
@@ -162,40 +161,22 @@ export class GenerativeRanker implements TopKRanker {
 }
 
 /**
- * One live request (CLI): the top `k` items for a history and an optional query; `coPurchase`,
- * ItemCF fitted on the known behaviour, gives a model with a head its co-purchase prior.
+ * One live request (CLI): the top `k` items for a history and an optional query; `priors`,
+ * fitted on the known behaviour, give a model with a head its priors.
  */
 export async function rankRequest(
   model: GenerativeModel,
   history: Int32Array,
   query: string | null,
-  options: RankerOptions & { k: number; excludeHistory?: boolean; coPurchase?: ItemCF },
+  options: RankerOptions & { k: number; excludeHistory?: boolean; priors?: HeadPriors },
 ): Promise<{ list: RankedList; stats: BeamSearchStats; seconds: number }> {
   const start = performance.now();
-  const { coPurchase, ...rest } = options;
+  const { priors, ...rest } = options;
   const { lists, stats } = await generateItems(model, model.pack, model.trie, [requestPrompt(model, history, query)], {
     itemLogCounts: model.itemLogCounts,
     ...rest,
-    coPurchase: coPurchase && [coPurchaseOf(coPurchase, history, model.cfg.nItems)],
+    priors: priors && [priors.of(history, query)],
     exclude: options.excludeHistory ? [history] : undefined,
   });
   return { list: lists[0], stats, seconds: (performance.now() - start) / 1000 };
-}
-
-/** The items co-purchased with `history` and their ItemCF scores (the head's co-purchase prior). */
-export function coPurchaseOf(itemcf: ItemCF, history: ArrayLike<number>, nItems: number): CoPurchaseScores {
-  const row = new Float32Array(nItems);
-  itemcf.addHistoryScores(history, row);
-  let m = 0;
-  for (const s of row) if (s > 0) m++;
-  const items = new Int32Array(m);
-  const scores = new Float32Array(m);
-  m = 0;
-  row.forEach((s, j) => {
-    if (s > 0) {
-      items[m] = j;
-      scores[m++] = s;
-    }
-  });
-  return { items, scores };
 }

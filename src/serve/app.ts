@@ -230,8 +230,8 @@ async function rank({ shop, slot, metrics, batcher }: Ranking, task: Task, body:
     let list: RankedList;
     const exclude = body.excludeHistory ? history : undefined;
     if (body.system === 'generative') {
-      const coPurchase = serving.model.cfg.itemHead ? shop.coPurchaseWith(history) : undefined;
-      list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam, exclude, coPurchase });
+      const priors = serving.model.cfg.itemHead ? shop.priorsOf(history, query) : undefined;
+      list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam, exclude, priors });
     }
     else list = await shop.rankBaseline(body.system, history, query, body.k, exclude);
     const seconds = (performance.now() - start) / 1000;

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requestPrompt } from '../decode/ranker.js';
-import { type CoPurchaseScores, generateItems } from '../decode/generate.js';
+import { generateItems } from '../decode/generate.js';
+import type { PromptPriors } from '../decode/priors.js';
 import type { RankedList } from '../eval/types.js';
 import type { ServingModel } from './model-slot.js';
 
@@ -12,8 +13,8 @@ interface Pending {
   beam: number;
   /** Items the list must not hold (the history, when the request leaves it out). */
   exclude?: Int32Array;
-  /** Items bought together with the history: the head's co-purchase prior. */
-  coPurchase?: CoPurchaseScores;
+  /** What the history and query say about the items: the head's priors. */
+  priors?: PromptPriors;
   resolve: (list: RankedList) => void;
   reject: (error: unknown) => void;
 }
@@ -42,7 +43,7 @@ export class DecodeBatcher {
     serving: ServingModel,
     history: Int32Array,
     query: string | null,
-    options: { k: number; beam: number; exclude?: Int32Array; coPurchase?: CoPurchaseScores },
+    options: { k: number; beam: number; exclude?: Int32Array; priors?: PromptPriors },
   ): Promise<RankedList> {
     return new Promise((resolve, reject) => {
       this.queue.push({ serving, history, query, ...options, resolve, reject });
@@ -79,8 +80,8 @@ export class DecodeBatcher {
       const prompts = batch.map((p) => requestPrompt(model, p.history, p.query));
       const k = Math.max(...batch.map((p) => p.k));
       const exclude = batch.map((p) => p.exclude);
-      const coPurchase = batch.map((p) => p.coPurchase);
-      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude, coPurchase, itemLogCounts: model.itemLogCounts });
+      const priors = batch.map((p) => p.priors);
+      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude, priors, itemLogCounts: model.itemLogCounts });
       batch.forEach((p, i) => p.resolve({ items: lists[i].items.subarray(0, p.k), scores: lists[i].scores.subarray(0, p.k) }));
     } catch (error) {
       for (const p of batch) p.reject(error);

@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ItemCF } from '../baselines/itemcf.js';
 import { baseline } from '../baselines/registry.js';
-import { type CoPurchaseScores } from '../decode/generate.js';
-import { coPurchaseOf } from '../decode/ranker.js';
+import { HeadPriors, type PromptPriors } from '../decode/priors.js';
 import { encoderDir, ITEM_EMBEDDINGS } from '../encoders/embed.js';
 import { GensearchError, notFound } from '../errors.js';
 import { knownBehaviour } from '../eval/protocol.js';
@@ -37,8 +36,8 @@ function defaultBaselines(home: string | undefined, dataset: string): ServedBase
 /**
  * The live state of one dataset behind the server: the catalog in dense order, every user's
  * positive history (kept current as events arrive: the store first, then memory), and the
- * baselines and the model's co-purchase prior fitted on all behaviour known at start. Models
- * come and go; the shop stays.
+ * baselines and the model's priors fitted on all behaviour known at start. Models come and go;
+ * the shop stays.
  */
 export class Shop {
   readonly dataset: string;
@@ -47,7 +46,7 @@ export class Shop {
   private readonly histories = new Map<string, number[]>();
   private readonly systems = new Map<string, RankingSystem>();
   private readonly selector = new TopKSelector();
-  private coPurchase = new ItemCF();
+  private priors?: HeadPriors;
 
   private constructor(
     private readonly store: Store,
@@ -75,16 +74,15 @@ export class Shop {
       await system.fit(train);
       shop.systems.set(name, system);
     }
-    // The served ItemCF (default knobs) is the prior as it is; otherwise one of its own.
+    // The served ItemCF (default knobs) is the co-purchase prior as it is.
     const served = shop.systems.get('itemcf');
-    if (served instanceof ItemCF) shop.coPurchase = served;
-    else shop.coPurchase.fit(train);
+    shop.priors = HeadPriors.fit(train, served instanceof ItemCF ? served : undefined);
     return shop;
   }
 
-  /** The items bought together with `history` (the generative model's co-purchase prior). */
-  coPurchaseWith(history: Int32Array): CoPurchaseScores {
-    return coPurchaseOf(this.coPurchase, history, this.items.length);
+  /** What the history and the query say about the items (a generative model's head priors). */
+  priorsOf(history: Int32Array, query: string | null): PromptPriors | undefined {
+    return this.priors?.of(history, query);
   }
 
   get baselines(): string[] {

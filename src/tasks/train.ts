@@ -832,9 +832,9 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
  * -1 = the default of the request's kind (`HEAD_DEFAULTS` in src/decode/generate.ts);
  * popularityPenalty: the head's popularity correction (`GenerateOptions.popularityPenalty`; -1 =
  * its default); coPurchase: the weight of the head's co-purchase prior (`GenerateOptions.coPurchaseWeight`;
- * -1 = by request kind, 0 = off).
+ * -1 = by request kind, 0 = off); textMatch: the same for the text-match prior (`textMatchWeight`).
  */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: -1, coPurchase: -1 };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: -1, coPurchase: -1, textMatch: -1 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -861,6 +861,7 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       workers: k.workers,
       ...(k.popularityPenalty >= 0 ? { popularityPenalty: k.popularityPenalty } : {}),
       ...(k.coPurchase >= 0 ? { coPurchaseWeight: k.coPurchase } : {}),
+      ...(k.textMatch >= 0 ? { textMatchWeight: k.textMatch } : {}),
       ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}),
       ...(k.headCandidates >= 0 ? { headCandidates: k.headCandidates } : {}),
     },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { ItemCF } from '../../baselines/itemcf.js';
+import { HeadPriors } from '../../decode/priors.js';
 import { queryAssigner } from '../../decode/query-sid.js';
 import { rankRequest } from '../../decode/ranker.js';
 import { openPhotoSearch, photoModelDir, searchPhoto } from '../../decode/photo-search.js';
@@ -22,6 +22,7 @@ export interface GenerateCliOptions {
   itemWeight?: string;
   headCandidates?: string;
   coPurchase?: string;
+  textMatch?: string;
   excludeHistory?: boolean;
   json?: boolean;
 }
@@ -37,6 +38,7 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 1.5 for a search, 1 for a recommendation)")
     .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
     .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 1 for a search, 8 for a recommendation)")
+    .option('--text-match <w>', "a text model with an item head: weight of the text-match prior (BM25 of the query over the catalog) in the head's score; 0 = off (default: 0)")
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
@@ -57,12 +59,8 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     history = inter.sequences[u];
   }
   const model = loaded.model;
-  const coPurchaseWeight = opts.coPurchase === undefined ? undefined : parsePositive(opts.coPurchase, '--co-purchase', true);
-  let coPurchase: ItemCF | undefined;
-  if (model.cfg.itemHead && coPurchaseWeight !== 0) {
-    coPurchase = new ItemCF();
-    coPurchase.fit(knownBehaviour(opts.dataset, inter.items, inter.sequences));
-  }
+  const weight = (value: string | undefined, flag: string) => (value === undefined ? undefined : parsePositive(value, flag, true));
+  const priors = model.cfg.itemHead ? HeadPriors.fit(knownBehaviour(opts.dataset, inter.items, inter.sequences)) : undefined;
   if (query) model.assignQuery = await queryAssigner(tf, ctx.home, opts.dataset, loaded.sids.build);
   const { list, stats, seconds } = await rankRequest(model, history, query, {
     k: parseInteger(opts.k, '--k', 1),
@@ -70,8 +68,9 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
     itemWeight: opts.itemWeight === undefined ? undefined : parsePositive(opts.itemWeight, '--item-weight', true),
     headCandidates: opts.headCandidates === undefined ? undefined : parseInteger(opts.headCandidates, '--head-candidates'),
-    coPurchaseWeight,
-    coPurchase,
+    coPurchaseWeight: weight(opts.coPurchase, '--co-purchase'),
+    textMatchWeight: weight(opts.textMatch, '--text-match'),
+    priors,
     excludeHistory: opts.excludeHistory === true,
   });
   const rows = Array.from(list.items, (item, i) => ({
