@@ -81,13 +81,14 @@ export type RequestKind = 'search' | 'rec';
 
 /**
  * Defaults of a model with an item head, by request kind, chosen on Beauty's validation split
- * (docs/RESULTS.md, the item head's "Defaults by request kind" and "A co-purchase prior of the
- * head"): search ranks best with a heavier head, more proposals and a light co-purchase prior,
- * recommendation with weight 1, 20 proposals and a heavy prior (the query says more than the
- * history; without one, what was bought together says most).
+ * (docs/RESULTS.md, the item head's "Defaults by request kind", "A co-purchase prior of the
+ * head" and "A text-match prior"): search ranks best with a heavier head, more proposals, a
+ * heavy text-match prior and a light co-purchase one; recommendation with weight 1, 20
+ * proposals and a heavy co-purchase prior (the query says more than the history; without
+ * one, what was bought together says most).
  */
 export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
-  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1, textMatchWeight: 0 },
+  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1, textMatchWeight: 16 },
   rec: { itemWeight: 1, headCandidates: 20, coPurchaseWeight: 8, textMatchWeight: 0 },
 };
 

@@ -38,7 +38,7 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 1.5 for a search, 1 for a recommendation)")
     .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
     .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 1 for a search, 8 for a recommendation)")
-    .option('--text-match <w>', "a text model with an item head: weight of the text-match prior (BM25 of the query over the catalog) in the head's score; 0 = off (default: 0)")
+    .option('--text-match <w>', "a text model with an item head: weight of the text-match prior (BM25 of the query over the catalog) in the head's score; 0 = off (default: 16 for a search)")
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
