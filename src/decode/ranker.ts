@@ -119,7 +119,8 @@ export class GenerativeRanker implements TopKRanker {
       throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
     }
     if (this.model.cfg.itemHead) this.itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
-    this.priors = this.model.cfg.itemHead ? HeadPriors.fit(train) : undefined;
+    const priorsOff = this.options.coPurchaseWeight === 0 && this.options.textMatchWeight === 0;
+    this.priors = this.model.cfg.itemHead && !priorsOff ? HeadPriors.fit(train) : undefined;
     if (this.options.workers) this.pool = await DecodeWorkers.start(this.model, this.options.workers, this.options.backend);
   }
 

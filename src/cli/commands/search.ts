@@ -60,7 +60,10 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
   }
   const model = loaded.model;
   const weight = (value: string | undefined, flag: string) => (value === undefined ? undefined : parsePositive(value, flag, true));
-  const priors = model.cfg.itemHead ? HeadPriors.fit(knownBehaviour(opts.dataset, inter.items, inter.sequences)) : undefined;
+  const coPurchaseWeight = weight(opts.coPurchase, '--co-purchase');
+  const textMatchWeight = weight(opts.textMatch, '--text-match');
+  const priorsOff = coPurchaseWeight === 0 && textMatchWeight === 0;
+  const priors = model.cfg.itemHead && !priorsOff ? HeadPriors.fit(knownBehaviour(opts.dataset, inter.items, inter.sequences)) : undefined;
   if (query) model.assignQuery = await queryAssigner(tf, ctx.home, opts.dataset, loaded.sids.build);
   const { list, stats, seconds } = await rankRequest(model, history, query, {
     k: parseInteger(opts.k, '--k', 1),
@@ -68,8 +71,8 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
     itemWeight: opts.itemWeight === undefined ? undefined : parsePositive(opts.itemWeight, '--item-weight', true),
     headCandidates: opts.headCandidates === undefined ? undefined : parseInteger(opts.headCandidates, '--head-candidates'),
-    coPurchaseWeight: weight(opts.coPurchase, '--co-purchase'),
-    textMatchWeight: weight(opts.textMatch, '--text-match'),
+    coPurchaseWeight,
+    textMatchWeight,
     priors,
     excludeHistory: opts.excludeHistory === true,
   });
