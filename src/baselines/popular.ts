@@ -1,10 +1,9 @@
+import { trainingCounts } from '../eval/popularity.js';
 import type { DenseScorer, EvalCase, TrainData } from '../eval/types.js';
 
-/** How often each item occurs in the training sequences. */
+/** How often each item occurs in the training sequences, as the scorers' floats. */
 export function itemCounts(train: TrainData): Float32Array {
-  const counts = new Float32Array(train.nItems);
-  for (const seq of train.sequences) for (const item of seq) counts[item]++;
-  return counts;
+  return Float32Array.from(trainingCounts(train));
 }
 
 /** Most popular items first, the same list for everyone (ties by lower item index). */

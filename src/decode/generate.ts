@@ -180,8 +180,8 @@ export async function generateItems(
         if (p?.coPurchase) addPrior(row, p.coPurchase, chunkKnobs[i].coPurchaseWeight);
         if (p?.textMatch) addPrior(row, p.textMatch, chunkKnobs[i].textMatchWeight);
       });
+      await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     }
-    if (itemScores) await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     results.forEach((decoded, i) => {
       // Item scores exist only when the head is in some prompt's ranking (itemWeight > 0).
       const { itemWeight } = chunkKnobs[i];
