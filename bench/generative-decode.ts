@@ -6,12 +6,14 @@
 // decoding over worker threads (what `--eval` and preference mining use) against the main thread.
 // A model with an item head also gets the batched rate without the head's ranking (itemWeight 0)
 // and the change of R@10 / MRR@10 that the head brings at each beam, and the single-query latency
-// with the head's priors (fitted on all imported behaviour, as `search` and `serve` do).
+// with the head's priors (fitted on all imported behaviour and the aligned embeddings, as `search`
+// and `serve` do).
 import { evaluateSystem } from '../src/eval/evaluate.js';
 import { buildEvalData, knownBehaviour } from '../src/eval/protocol.js';
 import type { EvalCase, Protocol } from '../src/eval/types.js';
-import { HeadPriors } from '../src/decode/priors.js';
-import { GenerativeRanker, rankRequest } from '../src/decode/ranker.js';
+import { loadAlignedEmbeddingsIfBuilt } from '../src/cascade/embeddings.js';
+import type { HeadPriors } from '../src/decode/priors.js';
+import { GenerativeRanker, headPriorsFor, rankRequest } from '../src/decode/ranker.js';
 import { defaultHome } from '../src/paths.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { loadInteractions } from '../src/store/interactions.js';
@@ -45,7 +47,7 @@ const data = Object.fromEntries(
 
 console.log(`# generative decoding on ${dataset} (model "${name}", ${model.cfg.encoder.nLayers}+${model.cfg.decoder.nLayers} layers, d=${model.cfg.encoder.dModel})`);
 const head = Boolean(model.cfg.itemHead);
-const priors = head ? HeadPriors.fit(knownBehaviour(dataset, inter.items, inter.sequences)) : undefined;
+const priors = await headPriorsFor(model.cfg, knownBehaviour(dataset, inter.items, inter.sequences), {}, () => loadAlignedEmbeddingsIfBuilt(home, dataset, inter.items));
 interface BatchedRun {
   ms: number;
   r: number;

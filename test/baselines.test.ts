@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BM25, buildBM25, scoreBM25 } from '../src/baselines/bm25.js';
 import { ItemCF } from '../src/baselines/itemcf.js';
-import { HeadPriors } from '../src/decode/priors.js';
+import { alignedEmbeddings } from '../src/cascade/embeddings.js';
+import { HeadPriors, SEMANTIC_NEIGHBOURS, SEMANTIC_TEMPERATURE } from '../src/decode/priors.js';
+import { headPriorsFor } from '../src/decode/ranker.js';
+import { generativeConfig } from '../src/model/generative.js';
 import { Swing } from '../src/baselines/swing.js';
 import { Popular } from '../src/baselines/popular.js';
 import { baseline, parseSettings } from '../src/baselines/registry.js';
@@ -11,6 +14,7 @@ import { evaluateSystem } from '../src/eval/evaluate.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import type { DenseScorer, EvalCase } from '../src/eval/types.js';
 import type { ItemRecord } from '../src/store/types.js';
+import { Rng } from '../src/tensor/rng.js';
 import { interactionsFrom, plantedChain } from './eval-fixtures.js';
 
 const evalCase = (history: number[], query: string | null = null): EvalCase => ({
@@ -184,6 +188,38 @@ test('the head priors are ItemCF of the history and BM25 of the query, as sparse
   assert.equal(withQuery.textMatch!.items.length, train.nItems / 5, 'the query matches its category');
   assert.equal(priors.of(history, null).textMatch, undefined, 'no query, no text prior');
   assert.equal(priors.of(history, '  ').textMatch, undefined);
+});
+
+test('the semantic head prior is the aligned encoder\'s softmax over the query\'s nearest items', async () => {
+  const nItems = 300;
+  const { train } = buildEvalData(plantedChain({ users: 100, nItems }), 'search', 'test');
+  const dim = 8;
+  const rng = new Rng(3);
+  const unit = (v: Float32Array) => v.map((x) => x / Math.hypot(...v));
+  const rows = new Float32Array(nItems * dim);
+  for (let i = 0; i < nItems; i++) rows.set(unit(Float32Array.from({ length: dim }, () => rng.next() - 0.5)), i * dim);
+  const queryVector = unit(Float32Array.from({ length: dim }, (_, d) => d + 1));
+  const embeddings = alignedEmbeddings(dim, rows, (texts) => new Float32Array(texts.length * dim).map((_, j) => queryVector[j % dim]), 'fixture');
+  const cosines = Array.from({ length: nItems }, (_, i) => rows.subarray(i * dim, (i + 1) * dim).reduce((a, x, d) => a + x * queryVector[d], 0));
+  const nearest = Array.from(cosines.keys()).sort((a, b) => cosines[b] - cosines[a]).slice(0, SEMANTIC_NEIGHBOURS);
+  const semantic = HeadPriors.fit(train, { embeddings }).of(Int32Array.of(3), 'lipstick').semanticMatch!;
+  assert.deepEqual(Array.from(semantic.items), nearest, 'the exact nearest items, best first');
+  semantic.items.forEach((item, t) => {
+    const expected = Math.exp((cosines[item] - cosines[nearest[0]]) / SEMANTIC_TEMPERATURE);
+    assert.ok(Math.abs(semantic.scores[t] - expected) < 1e-4 * Math.max(1, expected), `item ${item}: ${semantic.scores[t]} vs ${expected}`);
+  });
+  assert.equal(HeadPriors.fit(train).of(Int32Array.of(3), 'lipstick').semanticMatch, undefined, 'no embeddings, no semantic prior');
+  assert.equal(HeadPriors.fit(train, { embeddings }).of(Int32Array.of(3), null).semanticMatch, undefined, 'no query, no semantic prior');
+  // What the ranker and the CLI fit: nothing without a head or with every weight 0; a semantic
+  // weight without the embeddings says how to build them.
+  const head = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemEmbedding: true, itemHead: 1 });
+  const plain = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems });
+  const load = async () => embeddings;
+  assert.ok((await headPriorsFor(head, train, {}, load))?.hasSemantic);
+  assert.equal(await headPriorsFor(plain, train, {}, load), undefined);
+  assert.equal(await headPriorsFor(head, train, { coPurchaseWeight: 0, textMatchWeight: 0, semanticMatchWeight: 0 }, load), undefined);
+  assert.equal((await headPriorsFor(head, train, {}, async () => undefined))?.hasSemantic, false);
+  await assert.rejects(headPriorsFor(head, train, { semanticMatchWeight: 1 }, async () => undefined), /needs the aligned embeddings of dataset "synthetic": run `gensearch embed --dataset synthetic`/);
 });
 
 test('knob settings are checked against the registry', () => {

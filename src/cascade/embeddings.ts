@@ -22,7 +22,7 @@ export interface AlignedEmbeddings {
  */
 export async function loadAlignedEmbeddings(home: string, dataset: string, items: readonly ItemRecord[]): Promise<AlignedEmbeddings> {
   const dir = encoderDir(home, dataset);
-  if (!existsSync(join(dir, ITEM_EMBEDDINGS))) {
+  if (!hasAlignedEmbeddings(home, dataset)) {
     throw notFound(`aligned embeddings of dataset "${dataset}" (${dir})`, `run \`gensearch embed --dataset ${dataset}\` first`);
   }
   const stored = readEmbeddings(join(dir, ITEM_EMBEDDINGS));
@@ -39,6 +39,16 @@ export async function loadAlignedEmbeddings(home: string, dataset: string, items
     rows.set(stored.data.subarray(at * dim, (at + 1) * dim), i * dim);
   });
   return alignedEmbeddings(dim, rows, (texts) => encoder.encode(texts), encoder.version);
+}
+
+/** Whether `gensearch embed` has written the aligned embeddings of a dataset. */
+export function hasAlignedEmbeddings(home: string, dataset: string): boolean {
+  return existsSync(join(encoderDir(home, dataset), ITEM_EMBEDDINGS));
+}
+
+/** `loadAlignedEmbeddings` where they were built; undefined where `gensearch embed` has not run. */
+export async function loadAlignedEmbeddingsIfBuilt(home: string, dataset: string, items: readonly ItemRecord[]): Promise<AlignedEmbeddings | undefined> {
+  return hasAlignedEmbeddings(home, dataset) ? loadAlignedEmbeddings(home, dataset, items) : undefined;
 }
 
 /** Embeddings from item rows and a query encoder, checked for shape. */

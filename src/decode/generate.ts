@@ -55,7 +55,8 @@ export interface GenerateOptions {
   itemLogCounts?: Float32Array;
   /**
    * Priors of the item head, by prompt index (`HeadPriors` in ./priors.ts): the items bought
-   * together with the prompt's history (ItemCF) and those matching its query (BM25). With a
+   * together with the prompt's history (ItemCF), those matching its query's words (BM25) and
+   * those nearest it in the aligned embedding space. With a
    * prior's scores normalised to a distribution q, item j's head log-probability gains its
    * weight x log(1 + nItems x q_j) before the head ranks and proposes: the head's softmax times
    * the prior raised to that weight, floored at uniform. They bring in the rarely bought items
@@ -66,6 +67,8 @@ export interface GenerateOptions {
   coPurchaseWeight?: number;
   /** Weight of the text-match prior where it is given; default as `coPurchaseWeight`. */
   textMatchWeight?: number;
+  /** Weight of the semantic-match prior where it is given; default as `coPurchaseWeight`. */
+  semanticMatchWeight?: number;
 }
 
 /** How the item head takes part in one prompt's ranking. */
@@ -74,7 +77,13 @@ export interface HeadKnobs {
   headCandidates: number;
   coPurchaseWeight: number;
   textMatchWeight: number;
+  semanticMatchWeight: number;
 }
+
+/** Each prior of `PromptPriors` and the knob that weighs it. */
+const PRIOR_WEIGHTS = { coPurchase: 'coPurchaseWeight', textMatch: 'textMatchWeight', semanticMatch: 'semanticMatchWeight' } as const;
+type PriorWeight = (typeof PRIOR_WEIGHTS)[keyof typeof PRIOR_WEIGHTS];
+const PRIOR_KEYS = Object.keys(PRIOR_WEIGHTS) as (keyof typeof PRIOR_WEIGHTS)[];
 
 /** Search: a prompt with a query; rec: one without (recommendation). */
 export type RequestKind = 'search' | 'rec';
@@ -88,8 +97,8 @@ export type RequestKind = 'search' | 'rec';
  * one, what was bought together says most).
  */
 export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
-  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1, textMatchWeight: 16 },
-  rec: { itemWeight: 1, headCandidates: 20, coPurchaseWeight: 8, textMatchWeight: 0 },
+  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1, textMatchWeight: 16, semanticMatchWeight: 0 },
+  rec: { itemWeight: 1, headCandidates: 20, coPurchaseWeight: 8, textMatchWeight: 0, semanticMatchWeight: 0 },
 };
 
 /** The popularity correction chosen on Beauty's validation split (docs/RESULTS.md, "A popularity correction of the head"). */
@@ -118,13 +127,13 @@ export function itemWeightOf(cfg: GenerativeConfig, weight?: number): number {
 }
 
 /** The head's knobs for a request of this kind: those given, checked, else `HEAD_DEFAULTS`. */
-export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, 'itemWeight' | 'headCandidates' | 'coPurchaseWeight' | 'textMatchWeight'>): HeadKnobs {
-  const defaults = cfg.itemHead ? HEAD_DEFAULTS[kind] : { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0 };
-  const itemWeight = itemWeightOf(cfg, given.itemWeight ?? defaults.itemWeight);
-  const byHead = (key: 'headCandidates' | 'coPurchaseWeight' | 'textMatchWeight') => given[key] ?? (itemWeight > 0 ? defaults[key] : 0);
-  const knobs = { itemWeight, headCandidates: byHead('headCandidates'), coPurchaseWeight: byHead('coPurchaseWeight'), textMatchWeight: byHead('textMatchWeight') };
+export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, keyof HeadKnobs>): HeadKnobs {
+  const itemWeight = itemWeightOf(cfg, given.itemWeight ?? (cfg.itemHead ? HEAD_DEFAULTS[kind].itemWeight : 0));
+  const byHead = (key: 'headCandidates' | PriorWeight) => given[key] ?? (itemWeight > 0 ? HEAD_DEFAULTS[kind][key] : 0);
+  const knobs: HeadKnobs = { itemWeight, headCandidates: byHead('headCandidates'), coPurchaseWeight: 0, textMatchWeight: 0, semanticMatchWeight: 0 };
+  for (const key of PRIOR_KEYS) knobs[PRIOR_WEIGHTS[key]] = byHead(PRIOR_WEIGHTS[key]);
   if (!(Number.isInteger(knobs.headCandidates) && knobs.headCandidates >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${knobs.headCandidates}`);
-  for (const key of ['headCandidates', 'coPurchaseWeight', 'textMatchWeight'] as const) {
+  for (const key of ['headCandidates', ...PRIOR_KEYS.map((p) => PRIOR_WEIGHTS[p])] as const) {
     if (!(knobs[key] >= 0 && Number.isFinite(knobs[key]))) throw badInput(`${key} must be a number >= 0; got ${knobs[key]}`);
     if (knobs[key] > 0 && itemWeight === 0) throw badInput(`${key} needs the item head in the ranking (a model with one, itemWeight > 0)`);
   }
@@ -177,8 +186,10 @@ export async function generateItems(
     if (itemScores) {
       options.priors?.slice(from, from + perBatch).forEach((p, i) => {
         const row = itemScores.subarray(i * n, (i + 1) * n);
-        if (p?.coPurchase) addPrior(row, p.coPurchase, chunkKnobs[i].coPurchaseWeight);
-        if (p?.textMatch) addPrior(row, p.textMatch, chunkKnobs[i].textMatchWeight);
+        for (const key of PRIOR_KEYS) {
+          const prior = p?.[key];
+          if (prior) addPrior(row, prior, chunkKnobs[i][PRIOR_WEIGHTS[key]]);
+        }
       });
       await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     }

@@ -11,6 +11,7 @@ import { DecodeWorkers } from './decode-workers.js';
 import { trainingCounts } from '../eval/popularity.js';
 import { generateItems, headKnobsOf, POPULARITY_PENALTY } from './generate.js';
 import { HeadPriors } from './priors.js';
+import type { AlignedEmbeddings } from '../cascade/embeddings.js';
 
 /** A trained generative retriever with everything needed to turn requests into prompts. */
 export interface GenerativeModel {
@@ -68,12 +69,36 @@ export interface RankerOptions {
   coPurchaseWeight?: number;
   /** Weight of the head's text-match prior (`GenerateOptions.textMatchWeight`); absent: by request kind. */
   textMatchWeight?: number;
+  /** Weight of the head's semantic-match prior (`GenerateOptions.semanticMatchWeight`); absent: by request kind. */
+  semanticMatchWeight?: number;
+}
+
+export type PriorWeights = Pick<RankerOptions, 'coPurchaseWeight' | 'textMatchWeight' | 'semanticMatchWeight'>;
+
+/**
+ * The head's priors fitted on `train` for a model with a head, unless every weight is set to 0;
+ * `embeddings` loads the aligned embeddings where they were built (the semantic prior), which
+ * a semantic weight > 0 requires.
+ */
+export async function headPriorsFor(
+  cfg: GenerativeConfig,
+  train: TrainData,
+  weights: PriorWeights,
+  embeddings?: () => Promise<AlignedEmbeddings | undefined>,
+): Promise<HeadPriors | undefined> {
+  if (!cfg.itemHead || (weights.coPurchaseWeight === 0 && weights.textMatchWeight === 0 && weights.semanticMatchWeight === 0)) return undefined;
+  const loaded = await embeddings?.();
+  if (!loaded && (weights.semanticMatchWeight ?? 0) > 0) {
+    throw badInput(`the semantic-match prior needs the aligned embeddings of dataset "${train.dataset}": run \`gensearch embed --dataset ${train.dataset}\` first`);
+  }
+  return HeadPriors.fit(train, { embeddings: loaded });
 }
 
 /**
  * The generative retriever as a harness system (`TopKRanker`): each case becomes a prompt, beam
  * search generates SIDs, SIDs become items. `load` gives the model trained on the training
- * view (it is called once per fit). Lists hold at most `beam` SIDs' items, so the beam bounds
+ * view (it is called once per fit), `embeddings` the aligned embeddings of its catalog where
+ * they were built (for the head's semantic prior). Lists hold at most `beam` SIDs' items, so the beam bounds
  * how deep the ranking goes.
  */
 export class GenerativeRanker implements TopKRanker {
@@ -92,6 +117,7 @@ export class GenerativeRanker implements TopKRanker {
     private readonly load: (train: TrainData) => Promise<GenerativeModel> | GenerativeModel,
     private readonly options: RankerOptions,
     name = 'generative',
+    private readonly embeddings?: (train: TrainData) => Promise<AlignedEmbeddings | undefined>,
   ) {
     if (!Number.isInteger(options.beam) || options.beam < 1) throw badInput(`beam must be a positive integer; got ${options.beam}`);
     this.name = name;
@@ -109,6 +135,7 @@ export class GenerativeRanker implements TopKRanker {
         ? { search: headKnobsOf(this.model.cfg, 'search', this.options), rec: headKnobsOf(this.model.cfg, 'rec', this.options) }
         : { itemWeight: this.options.itemWeight ?? null, headCandidates: this.options.headCandidates ?? null },
       popularityPenalty: this.options.popularityPenalty ?? (this.model?.cfg.itemHead ? POPULARITY_PENALTY : 0),
+      semanticPrior: this.priors?.hasSemantic ?? false,
     };
   }
 
@@ -119,8 +146,8 @@ export class GenerativeRanker implements TopKRanker {
       throw badInput(`the generative model was trained on ${this.model.cfg.nItems} items; dataset "${train.dataset}" has ${train.nItems}: train again`);
     }
     if (this.model.cfg.itemHead) this.itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
-    const priorsOff = this.options.coPurchaseWeight === 0 && this.options.textMatchWeight === 0;
-    this.priors = this.model.cfg.itemHead && !priorsOff ? HeadPriors.fit(train) : undefined;
+    const { embeddings } = this;
+    this.priors = await headPriorsFor(this.model.cfg, train, this.options, embeddings && (() => embeddings(train)));
     if (this.options.workers) this.pool = await DecodeWorkers.start(this.model, this.options.workers, this.options.backend);
   }
 
@@ -139,6 +166,7 @@ export class GenerativeRanker implements TopKRanker {
       itemLogCounts: this.itemLogCounts,
       coPurchaseWeight: this.options.coPurchaseWeight,
       textMatchWeight: this.options.textMatchWeight,
+      semanticMatchWeight: this.options.semanticMatchWeight,
       priors: this.priors && cases.map((c) => this.priors!.of(c.history, c.query)),
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     };

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { ItemCF } from '../baselines/itemcf.js';
 import { baseline } from '../baselines/registry.js';
+import { hasAlignedEmbeddings, loadAlignedEmbeddingsIfBuilt } from '../cascade/embeddings.js';
 import { HeadPriors, type PromptPriors } from '../decode/priors.js';
-import { encoderDir, ITEM_EMBEDDINGS } from '../encoders/embed.js';
 import { GensearchError, notFound } from '../errors.js';
 import { knownBehaviour } from '../eval/protocol.js';
 import { TopKSelector } from '../eval/topk.js';
@@ -29,7 +27,7 @@ export interface ShopOptions {
 
 /** The default systems: the cascade only where its embeddings were built. */
 function defaultBaselines(home: string | undefined, dataset: string): ServedBaseline[] {
-  const embedded = home !== undefined && existsSync(join(encoderDir(home, dataset), ITEM_EMBEDDINGS));
+  const embedded = home !== undefined && hasAlignedEmbeddings(home, dataset);
   return SERVED_BASELINES.filter((name) => name !== 'cascade-norank' || embedded);
 }
 
@@ -76,7 +74,8 @@ export class Shop {
     }
     // The served ItemCF (default knobs) is the co-purchase prior as it is.
     const served = shop.systems.get('itemcf');
-    shop.priors = HeadPriors.fit(train, served instanceof ItemCF ? served : undefined);
+    const embeddings = options.home === undefined ? undefined : await loadAlignedEmbeddingsIfBuilt(options.home, dataset, shop.items);
+    shop.priors = HeadPriors.fit(train, { itemcf: served instanceof ItemCF ? served : undefined, embeddings });
     return shop;
   }
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { HeadPriors } from '../../decode/priors.js';
+import { loadAlignedEmbeddingsIfBuilt } from '../../cascade/embeddings.js';
 import { queryAssigner } from '../../decode/query-sid.js';
-import { rankRequest } from '../../decode/ranker.js';
+import { headPriorsFor, rankRequest } from '../../decode/ranker.js';
 import { openPhotoSearch, photoModelDir, searchPhoto } from '../../decode/photo-search.js';
 import { badInput, notFound } from '../../errors.js';
 import { knownBehaviour } from '../../eval/protocol.js';
@@ -23,6 +23,7 @@ export interface GenerateCliOptions {
   headCandidates?: string;
   coPurchase?: string;
   textMatch?: string;
+  semanticMatch?: string;
   excludeHistory?: boolean;
   json?: boolean;
 }
@@ -39,6 +40,7 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
     .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 1 for a search, 8 for a recommendation)")
     .option('--text-match <w>', "a text model with an item head: weight of the text-match prior (BM25 of the query over the catalog) in the head's score; 0 = off (default: 16 for a search)")
+    .option('--semantic-match <w>', "a text model with an item head: weight of the semantic-match prior (the query's nearest items by the aligned embeddings of `gensearch embed`) in the head's score; 0 = off (default: 0, off; where the embeddings were built)")
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
@@ -62,8 +64,11 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
   const weight = (value: string | undefined, flag: string) => (value === undefined ? undefined : parsePositive(value, flag, true));
   const coPurchaseWeight = weight(opts.coPurchase, '--co-purchase');
   const textMatchWeight = weight(opts.textMatch, '--text-match');
-  const priorsOff = coPurchaseWeight === 0 && textMatchWeight === 0;
-  const priors = model.cfg.itemHead && !priorsOff ? HeadPriors.fit(knownBehaviour(opts.dataset, inter.items, inter.sequences)) : undefined;
+  const semanticMatchWeight = weight(opts.semanticMatch, '--semantic-match');
+  const weights = { coPurchaseWeight, textMatchWeight, semanticMatchWeight };
+  const priors = await headPriorsFor(model.cfg, knownBehaviour(opts.dataset, inter.items, inter.sequences), weights, () =>
+    loadAlignedEmbeddingsIfBuilt(ctx.home, opts.dataset, inter.items),
+  );
   if (query) model.assignQuery = await queryAssigner(tf, ctx.home, opts.dataset, loaded.sids.build);
   const { list, stats, seconds } = await rankRequest(model, history, query, {
     k: parseInteger(opts.k, '--k', 1),
@@ -71,8 +76,7 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     pruneMargin: opts.prune === undefined ? undefined : Number(opts.prune),
     itemWeight: opts.itemWeight === undefined ? undefined : parsePositive(opts.itemWeight, '--item-weight', true),
     headCandidates: opts.headCandidates === undefined ? undefined : parseInteger(opts.headCandidates, '--head-candidates'),
-    coPurchaseWeight,
-    textMatchWeight,
+    ...weights,
     priors,
     excludeHistory: opts.excludeHistory === true,
   });
