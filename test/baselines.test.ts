@@ -11,6 +11,7 @@ import { Popular } from '../src/baselines/popular.js';
 import { baseline, parseSettings } from '../src/baselines/registry.js';
 import { tuneBaseline } from '../src/baselines/tune.js';
 import { evaluateSystem } from '../src/eval/evaluate.js';
+import { trainingCounts } from '../src/eval/popularity.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import type { DenseScorer, EvalCase } from '../src/eval/types.js';
 import type { ItemRecord } from '../src/store/types.js';
@@ -190,7 +191,7 @@ test('the head priors are ItemCF of the history and BM25 of the query, as sparse
   assert.equal(priors.of(history, '  ').textMatch, undefined);
 });
 
-test('the semantic head prior is the aligned encoder\'s softmax over the query\'s nearest items', async () => {
+test('the semantic head prior is the aligned encoder\'s softmax over the catalog divided by popularity', async () => {
   const nItems = 300;
   const { train } = buildEvalData(plantedChain({ users: 100, nItems }), 'search', 'test');
   const dim = 8;
@@ -201,13 +202,17 @@ test('the semantic head prior is the aligned encoder\'s softmax over the query\'
   const queryVector = unit(Float32Array.from({ length: dim }, (_, d) => d + 1));
   const embeddings = alignedEmbeddings(dim, rows, (texts) => new Float32Array(texts.length * dim).map((_, j) => queryVector[j % dim]), 'fixture');
   const cosines = Array.from({ length: nItems }, (_, i) => rows.subarray(i * dim, (i + 1) * dim).reduce((a, x, d) => a + x * queryVector[d], 0));
-  const nearest = Array.from(cosines.keys()).sort((a, b) => cosines[b] - cosines[a]).slice(0, SEMANTIC_NEIGHBOURS);
+  const counts = trainingCounts(train);
+  const logit = cosines.map((c, i) => c / SEMANTIC_TEMPERATURE - Math.log1p(counts[i]));
+  const best = Array.from(logit.keys()).sort((a, b) => logit[b] - logit[a]).slice(0, SEMANTIC_NEIGHBOURS);
   const semantic = HeadPriors.fit(train, { embeddings }).of(Int32Array.of(3), 'lipstick').semanticMatch!;
-  assert.deepEqual(Array.from(semantic.items), nearest, 'the exact nearest items, best first');
+  assert.deepEqual(Array.from(semantic.items), best, 'the exact best items, best first');
   semantic.items.forEach((item, t) => {
-    const expected = Math.exp((cosines[item] - cosines[nearest[0]]) / SEMANTIC_TEMPERATURE);
+    const expected = Math.exp(logit[item] - logit[best[0]]);
     assert.ok(Math.abs(semantic.scores[t] - expected) < 1e-4 * Math.max(1, expected), `item ${item}: ${semantic.scores[t]} vs ${expected}`);
   });
+  const nearest = Array.from(cosines.keys()).sort((a, b) => cosines[b] - cosines[a]).slice(0, SEMANTIC_NEIGHBOURS);
+  assert.notDeepEqual(Array.from(semantic.items), nearest, 'popularity changes which items it keeps');
   assert.equal(HeadPriors.fit(train).of(Int32Array.of(3), 'lipstick').semanticMatch, undefined, 'no embeddings, no semantic prior');
   assert.equal(HeadPriors.fit(train, { embeddings }).of(Int32Array.of(3), null).semanticMatch, undefined, 'no query, no semantic prior');
   // What the ranker and the CLI fit: nothing without a head or with every weight 0; a semantic

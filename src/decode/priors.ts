@@ -1,7 +1,8 @@
 import { BM25_DEFAULTS, type BM25Index, buildBM25, scoreBM25 } from '../baselines/bm25.js';
 import { ItemCF } from '../baselines/itemcf.js';
-import { AnnIndex } from '../cascade/ann.js';
 import type { AlignedEmbeddings } from '../cascade/embeddings.js';
+import { trainingCounts } from '../eval/popularity.js';
+import { TopKSelector } from '../eval/topk.js';
 import type { TrainData } from '../eval/types.js';
 
 /** Items with a score > 0, the rest left out (a sparse row). */
@@ -16,16 +17,13 @@ export interface PromptPriors {
   coPurchase?: SparseScores;
   /** The items matching the query's words and their BM25 scores. */
   textMatch?: SparseScores;
-  /** The items nearest the query in the aligned embedding space, scored exp(cosine / temperature). */
+  /** The items the aligned embeddings match to the query beyond their popularity (`HeadPriors`). */
   semanticMatch?: SparseScores;
 }
 
-/** How many of the query's nearest items the semantic prior keeps (the cascade's ANN quota). */
+/** How many items the semantic prior keeps (the cascade's ANN quota). */
 export const SEMANTIC_NEIGHBOURS = 200;
-/**
- * Softmax temperature over the query-item cosines: the aligned encoder's own (its InfoNCE
- * training default), so the prior is the encoder's distribution over its nearest items.
- */
+/** Softmax temperature over the query-item cosines: the aligned encoder's own (its InfoNCE training default). */
 export const SEMANTIC_TEMPERATURE = 0.05;
 
 /** What the priors are fitted from besides the training view; each is built when absent. */
@@ -39,15 +37,20 @@ export interface PriorSources {
 /**
  * The item head's priors, fitted on known behaviour and the catalog: ItemCF (default knobs)
  * for the co-purchase prior, BM25 (default knobs) for the text-match prior, and, given the
- * aligned embeddings, their nearest items to the query for the semantic prior: BM25 lifts every
- * item that names the query's category alike, the embeddings tell them apart. A model's head
- * multiplies them into its softmax (`GenerateOptions.priors`).
+ * aligned embeddings, a semantic prior: the encoder's softmax over the catalog (cosine /
+ * temperature) divided by each item's 1 + purchases, i.e. how much more the query points to the
+ * item than its popularity does (pointwise mutual information), over its best
+ * SEMANTIC_NEIGHBOURS items. The encoder was trained on purchases, so its raw nearest items are
+ * the popular ones the head already ranks high; what it adds is the rarely bought item that
+ * fits the query. A model's head multiplies the priors into its softmax (`GenerateOptions.priors`).
  */
 export class HeadPriors {
+  private readonly selector = new TopKSelector();
+
   private constructor(
     private readonly itemcf: ItemCF,
     private readonly bm25: BM25Index,
-    private readonly semantic?: { embeddings: AlignedEmbeddings; index: AnnIndex },
+    private readonly semantic?: { embeddings: AlignedEmbeddings; logCounts: Float32Array },
   ) {}
 
   static fit(train: TrainData, sources: PriorSources = {}): HeadPriors {
@@ -57,7 +60,7 @@ export class HeadPriors {
       itemcf.fit(train);
     }
     const { embeddings } = sources;
-    const semantic = embeddings && { embeddings, index: new AnnIndex(embeddings.items, embeddings.dim) };
+    const semantic = embeddings && { embeddings, logCounts: Float32Array.from(trainingCounts(train), (c) => Math.log1p(c)) };
     return new HeadPriors(itemcf, buildBM25(train.items, BM25_DEFAULTS), semantic);
   }
 
@@ -76,11 +79,22 @@ export class HeadPriors {
   }
 
   private nearest(query: string): SparseScores {
-    const { embeddings, index } = this.semantic!;
-    const hits = index.search(embeddings.encodeQueries([query]), SEMANTIC_NEIGHBOURS);
-    // Shifted by the best cosine so that exp cannot overflow; the prior is normalised anyway.
-    const best = hits.scores[0] ?? 0;
-    return { items: hits.items, scores: hits.scores.map((s) => Math.exp((s - best) / SEMANTIC_TEMPERATURE)) };
+    const { embeddings, logCounts } = this.semantic!;
+    const { dim, items: rows } = embeddings;
+    const vector = embeddings.encodeQueries([query]);
+    // Exact over the catalog: the head scores every item anyway, and an ANN's nearest by
+    // cosine alone would miss the rare items this prior is for.
+    const logits = new Float32Array(logCounts.length);
+    for (let j = 0; j < logits.length; j++) {
+      let dot = 0;
+      for (let d = 0, at = j * dim; d < dim; d++, at++) dot += rows[at] * vector[d];
+      logits[j] = dot / SEMANTIC_TEMPERATURE - logCounts[j];
+    }
+    const items = new Int32Array(Math.min(SEMANTIC_NEIGHBOURS, logits.length));
+    const scores = new Float32Array(items.length);
+    const m = this.selector.select(logits, items.length, items, scores);
+    // Shifted by the best logit so that exp cannot overflow; the prior is normalised anyway.
+    return { items: items.subarray(0, m), scores: scores.subarray(0, m).map((s) => Math.exp(s - scores[0])) };
   }
 }
 
