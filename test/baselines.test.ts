@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { BM25, buildBM25, scoreBM25 } from '../src/baselines/bm25.js';
 import { ItemCF } from '../src/baselines/itemcf.js';
 import { alignedEmbeddings } from '../src/cascade/embeddings.js';
-import { HeadPriors, SEMANTIC_NEIGHBOURS, SEMANTIC_TEMPERATURE } from '../src/decode/priors.js';
+import { CASCADE_DEFAULTS } from '../src/cascade/knobs.js';
+import { HEAD_USER_TOWER, HeadPriors } from '../src/decode/priors.js';
 import { headPriorsFor } from '../src/decode/ranker.js';
 import { generativeConfig } from '../src/model/generative.js';
 import { Swing } from '../src/baselines/swing.js';
@@ -11,7 +12,6 @@ import { Popular } from '../src/baselines/popular.js';
 import { baseline, parseSettings } from '../src/baselines/registry.js';
 import { tuneBaseline } from '../src/baselines/tune.js';
 import { evaluateSystem } from '../src/eval/evaluate.js';
-import { trainingCounts } from '../src/eval/popularity.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import type { DenseScorer, EvalCase } from '../src/eval/types.js';
 import type { ItemRecord } from '../src/store/types.js';
@@ -191,8 +191,8 @@ test('the head priors are ItemCF of the history and BM25 of the query, as sparse
   assert.equal(priors.of(history, '  ').textMatch, undefined);
 });
 
-test('the semantic head prior is the aligned encoder\'s softmax over the catalog divided by popularity', async () => {
-  const nItems = 300;
+test('the head priors carry the query\'s aligned vector and the history\'s user tower', async () => {
+  const nItems = 30;
   const { train } = buildEvalData(plantedChain({ users: 100, nItems }), 'search', 'test');
   const dim = 8;
   const rng = new Rng(3);
@@ -201,30 +201,31 @@ test('the semantic head prior is the aligned encoder\'s softmax over the catalog
   for (let i = 0; i < nItems; i++) rows.set(unit(Float32Array.from({ length: dim }, () => rng.next() - 0.5)), i * dim);
   const queryVector = unit(Float32Array.from({ length: dim }, (_, d) => d + 1));
   const embeddings = alignedEmbeddings(dim, rows, (texts) => new Float32Array(texts.length * dim).map((_, j) => queryVector[j % dim]), 'fixture');
-  const cosines = Array.from({ length: nItems }, (_, i) => rows.subarray(i * dim, (i + 1) * dim).reduce((a, x, d) => a + x * queryVector[d], 0));
-  const counts = trainingCounts(train);
-  const logit = cosines.map((c, i) => c / SEMANTIC_TEMPERATURE - Math.log1p(counts[i]));
-  const best = Array.from(logit.keys()).sort((a, b) => logit[b] - logit[a]).slice(0, SEMANTIC_NEIGHBOURS);
-  const semantic = HeadPriors.fit(train, { embeddings }).of(Int32Array.of(3), 'lipstick').semanticMatch!;
-  assert.deepEqual(Array.from(semantic.items), best, 'the exact best items, best first');
-  semantic.items.forEach((item, t) => {
-    const expected = Math.exp(logit[item] - logit[best[0]]);
-    assert.ok(Math.abs(semantic.scores[t] - expected) < 1e-4 * Math.max(1, expected), `item ${item}: ${semantic.scores[t]} vs ${expected}`);
-  });
-  const nearest = Array.from(cosines.keys()).sort((a, b) => cosines[b] - cosines[a]).slice(0, SEMANTIC_NEIGHBOURS);
-  assert.notDeepEqual(Array.from(semantic.items), nearest, 'popularity changes which items it keeps');
-  assert.equal(HeadPriors.fit(train).of(Int32Array.of(3), 'lipstick').semanticMatch, undefined, 'no embeddings, no semantic prior');
-  assert.equal(HeadPriors.fit(train, { embeddings }).of(Int32Array.of(3), null).semanticMatch, undefined, 'no query, no semantic prior');
-  // What the ranker and the CLI fit: nothing without a head or with every weight 0; a semantic
+  const row = (i: number) => rows.subarray(i * dim, (i + 1) * dim);
+  const history = Int32Array.of(3, 7, 12);
+  // The cascade's tower: the last item first, each earlier one at recency^t.
+  assert.deepEqual(HEAD_USER_TOWER, { history: CASCADE_DEFAULTS.userHistory, recency: CASCADE_DEFAULTS.userRecency });
+  const r = HEAD_USER_TOWER.recency;
+  const tower = unit(row(12).map((x, d) => x + r * row(7)[d] + r * r * row(3)[d]));
+  const priors = HeadPriors.fit(train, { embeddings });
+  const full = priors.of(history, 'lipstick');
+  assert.deepEqual(Array.from(full.queryVector!), Array.from(queryVector));
+  full.userVector!.forEach((x, d) => assert.ok(Math.abs(x - tower[d]) < 1e-6, `user tower dim ${d}: ${x} vs ${tower[d]}`));
+  assert.equal(priors.of(history, null).queryVector, undefined, 'no query, no query vector');
+  assert.ok(priors.of(history, null).userVector);
+  assert.equal(priors.of(new Int32Array(0), 'lipstick').userVector, undefined, 'no history, no user tower');
+  const without = HeadPriors.fit(train).of(history, 'lipstick');
+  assert.equal(without.queryVector ?? without.userVector, undefined, 'no embeddings, no vectors');
+  // What the ranker and the CLI fit: nothing without a head or with every weight 0; a cosine
   // weight without the embeddings says how to build them.
   const head = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemEmbedding: true, itemHead: 1 });
   const plain = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems });
   const load = async () => embeddings;
-  assert.ok((await headPriorsFor(head, train, {}, load))?.hasSemantic);
+  assert.equal((await headPriorsFor(head, train, {}, load))?.embeddings, embeddings);
   assert.equal(await headPriorsFor(plain, train, {}, load), undefined);
-  assert.equal(await headPriorsFor(head, train, { coPurchaseWeight: 0, textMatchWeight: 0, semanticMatchWeight: 0 }, load), undefined);
-  assert.equal((await headPriorsFor(head, train, {}, async () => undefined))?.hasSemantic, false);
-  await assert.rejects(headPriorsFor(head, train, { semanticMatchWeight: 1 }, async () => undefined), /needs the aligned embeddings of dataset "synthetic": run `gensearch embed --dataset synthetic`/);
+  assert.equal(await headPriorsFor(head, train, { coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0 }, load), undefined);
+  assert.equal((await headPriorsFor(head, train, {}, async () => undefined))?.embeddings, undefined);
+  await assert.rejects(headPriorsFor(head, train, { userCosineWeight: 1 }, async () => undefined), /need the aligned embeddings of dataset "synthetic": run `gensearch embed --dataset synthetic`/);
 });
 
 test('knob settings are checked against the registry', () => {

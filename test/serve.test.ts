@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { photoModelDir } from '../src/decode/photo-search.js';
+import { loadAlignedEmbeddings } from '../src/cascade/embeddings.js';
 import { HeadPriors } from '../src/decode/priors.js';
 import { rankRequest } from '../src/decode/ranker.js';
 import { knownBehaviour } from '../src/eval/protocol.js';
@@ -269,19 +270,22 @@ describe('serving a model built by the main job (demo slice, tiny profile)', () 
     assert.equal(server.slot.serving.version, b);
   });
 
-  test('a model with an item head ranks with the priors of all known behaviour', async () => {
+  test('a model with an item head ranks with the priors of all known behaviour and the aligned embeddings', async () => {
     const store = new SqliteStore(join(home, 'store.sqlite'));
     const inter = loadInteractions(store, 'slice');
     store.close();
-    const priors = HeadPriors.fit(knownBehaviour('slice', inter.items, inter.sequences));
+    const embeddings = await loadAlignedEmbeddings(home, 'slice', inter.items);
+    const priors = HeadPriors.fit(knownBehaviour('slice', inter.items, inter.sequences), { embeddings });
     const { model } = loadGenerative(generativeDir(home, 'slice', 'b'));
     assert.ok(model.cfg.itemHead, 'model b has an item head');
     const user = users[3];
     const history = inter.sequences[inter.userIds.indexOf(user)];
     const asList = (list: { items: Int32Array; scores: Float32Array }): Ranking => Array.from(list.items, (item, i) => ({ id: inter.items[item].id, score: list.scores[i] }));
     const withPrior = asList((await rankRequest(model, history, null, { k: 5, beam: 10, priors })).list);
-    const without = asList((await rankRequest(model, history, null, { k: 5, beam: 10, coPurchaseWeight: 0 })).list);
-    assert.ok(!sameAnswer(withPrior, without), 'the prior changes this user\'s list');
+    const without = asList((await rankRequest(model, history, null, { k: 5, beam: 10, coPurchaseWeight: 0, userCosineWeight: 0 })).list);
+    assert.ok(!sameAnswer(withPrior, without), 'the priors change this user\'s list');
+    const withoutTower = asList((await rankRequest(model, history, null, { k: 5, beam: 10, priors, userCosineWeight: 0 })).list);
+    assert.ok(!sameAnswer(withPrior, withoutTower), 'the user tower changes it too');
     // A server of its own: its shop fits the prior on the store as it is now (no ItemCF baseline to reuse).
     const served = await startServer({ home, dataset: 'slice', name: 'b', port: 0, logger: false, baselines: ['popular'], webDir: null });
     try {

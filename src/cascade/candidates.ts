@@ -5,7 +5,7 @@ import { badInput } from '../errors.js';
 import { TopKSelector } from '../eval/topk.js';
 import type { EvalCase, TrainData } from '../eval/types.js';
 import { AnnIndex, type HnswParams } from './ann.js';
-import type { AlignedEmbeddings } from './embeddings.js';
+import { type AlignedEmbeddings, type UserTower, userTowerVector } from './embeddings.js';
 
 /** The recall channels, in the order their candidates are merged. */
 export const CHANNELS = ['bm25', 'ann', 'itemcf'] as const;
@@ -13,14 +13,6 @@ export type Channel = (typeof CHANNELS)[number];
 
 /** How many candidates each channel contributes (before dedup). */
 export type Quotas = Record<Channel, number>;
-
-/** The user tower: a recency-weighted mean of the last items' vectors. */
-export interface UserTower {
-  /** Items of the history the tower reads (most recent first). */
-  history: number;
-  /** Weight of the t-th most recent item is recency^t. */
-  recency: number;
-}
 
 /**
  * Pre-rank blend: e(query).e(item) + user * e(user).e(item) + bm25 * BM25/max + itemcf *
@@ -253,20 +245,9 @@ export class CandidateGenerator {
     };
   }
 
-  /** The user tower: unit-length recency-weighted mean of the last history items' vectors. */
+  /** The user tower of a history (`userTowerVector`). */
   userVector(history: Int32Array): Float32Array | undefined {
-    if (history.length === 0) return undefined;
-    const dim = this.emb.dim;
-    const { history: keep, recency } = this.options.userTower;
-    const u = new Float32Array(dim);
-    let w = 1;
-    for (let t = history.length - 1; t >= Math.max(0, history.length - keep); t--, w *= recency) {
-      const at = history[t] * dim;
-      for (let j = 0; j < dim; j++) u[j] += w * this.emb.items[at + j];
-    }
-    const norm = Math.sqrt(dot(u, u)) || 1;
-    for (let j = 0; j < dim; j++) u[j] /= norm;
-    return u;
+    return userTowerVector(this.emb, history, this.options.userTower);
   }
 }
 

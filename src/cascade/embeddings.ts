@@ -56,3 +56,28 @@ export function alignedEmbeddings(dim: number, items: Float32Array, encodeQuerie
   if (!Number.isInteger(dim) || dim < 1 || items.length % dim !== 0) throw badInput(`aligned embeddings: ${items.length} floats do not make rows of dim ${dim}`);
   return { dim, items, encodeQueries, version };
 }
+
+/** The user tower: a recency-weighted mean of the last items' vectors. */
+export interface UserTower {
+  /** Items of the history the tower reads (most recent first). */
+  history: number;
+  /** Weight of the t-th most recent item is recency^t. */
+  recency: number;
+}
+
+/** The user tower of a history: the unit-length recency-weighted mean of its last items' vectors; none for an empty one. */
+export function userTowerVector(emb: Pick<AlignedEmbeddings, 'dim' | 'items'>, history: ArrayLike<number>, tower: UserTower): Float32Array | undefined {
+  if (history.length === 0) return undefined;
+  const { dim, items } = emb;
+  const u = new Float32Array(dim);
+  let w = 1;
+  for (let t = history.length - 1; t >= Math.max(0, history.length - tower.history); t--, w *= tower.recency) {
+    const at = history[t] * dim;
+    for (let j = 0; j < dim; j++) u[j] += w * items[at + j];
+  }
+  let squares = 0;
+  for (let j = 0; j < dim; j++) squares += u[j] * u[j];
+  const norm = Math.sqrt(squares) || 1;
+  for (let j = 0; j < dim; j++) u[j] /= norm;
+  return u;
+}

@@ -4,7 +4,7 @@ import { TopKSelector } from '../eval/topk.js';
 import { type GenerativeConfig, type GenerativeParams, SidDecoder, scoreSids } from '../model/generative.js';
 import type { SidTrie } from '../sids/trie.js';
 import { type PackContext, packPrompts, type Prompt } from '../tasks/prompt.js';
-import type { PromptPriors, SparseScores } from './priors.js';
+import { COSINE_TEMPERATURE, type PromptPriors, type SparseScores } from './priors.js';
 import { type BeamSearchStats, constrainedBeamSearch, type DecodedSid, type DecodeSession, sidsToItems } from './beam-search.js';
 
 /** The generative model's incremental decoder as the beam search sees it. */
@@ -67,8 +67,16 @@ export interface GenerateOptions {
   coPurchaseWeight?: number;
   /** Weight of the text-match prior where it is given; default as `coPurchaseWeight`. */
   textMatchWeight?: number;
-  /** Weight of the semantic-match prior where it is given; default as `coPurchaseWeight`. */
-  semanticMatchWeight?: number;
+  /**
+   * Weight of the query's cosine with each item in the aligned embedding space (its priors'
+   * `queryVector`): the head gains weight x cosine / COSINE_TEMPERATURE, its softmax times the
+   * aligned encoder's raised to that weight. Default as `coPurchaseWeight`.
+   */
+  queryCosineWeight?: number;
+  /** The same for the history's user tower (`userVector`). */
+  userCosineWeight?: number;
+  /** The aligned item vectors (nItems x dim unit rows) that the priors' query and user vectors are scored against. */
+  itemVectors?: Float32Array;
 }
 
 /** How the item head takes part in one prompt's ranking. */
@@ -77,13 +85,15 @@ export interface HeadKnobs {
   headCandidates: number;
   coPurchaseWeight: number;
   textMatchWeight: number;
-  semanticMatchWeight: number;
+  queryCosineWeight: number;
+  userCosineWeight: number;
 }
 
 /** Each prior of `PromptPriors` and the knob that weighs it. */
-const PRIOR_WEIGHTS = { coPurchase: 'coPurchaseWeight', textMatch: 'textMatchWeight', semanticMatch: 'semanticMatchWeight' } as const;
-type PriorWeight = (typeof PRIOR_WEIGHTS)[keyof typeof PRIOR_WEIGHTS];
-const PRIOR_KEYS = Object.keys(PRIOR_WEIGHTS) as (keyof typeof PRIOR_WEIGHTS)[];
+const SPARSE_PRIORS = { coPurchase: 'coPurchaseWeight', textMatch: 'textMatchWeight' } as const;
+const VECTOR_PRIORS = { queryVector: 'queryCosineWeight', userVector: 'userCosineWeight' } as const;
+type PriorWeight = (typeof SPARSE_PRIORS)[keyof typeof SPARSE_PRIORS] | (typeof VECTOR_PRIORS)[keyof typeof VECTOR_PRIORS];
+const PRIOR_WEIGHTS = [...Object.values(SPARSE_PRIORS), ...Object.values(VECTOR_PRIORS)];
 
 /** Search: a prompt with a query; rec: one without (recommendation). */
 export type RequestKind = 'search' | 'rec';
@@ -91,14 +101,16 @@ export type RequestKind = 'search' | 'rec';
 /**
  * Defaults of a model with an item head, by request kind, chosen on Beauty's validation split
  * (docs/RESULTS.md, the item head's "Defaults by request kind", "A co-purchase prior of the
- * head" and "A text-match prior"): search ranks best with a heavier head, more proposals, a
- * heavy text-match prior and a light co-purchase one; recommendation with weight 1, 20
- * proposals and a heavy co-purchase prior (the query says more than the history; without
- * one, what was bought together says most).
+ * head", "A text-match prior" and "The query's and the user's cosines"): the head's score
+ * with its priors carries the ranking, the SID path's log-probability only breaks near-ties
+ * (item weight 16). Search also weighs the query's words (text match) and a little of its
+ * aligned vector, with more proposals; recommendation leans on what was bought together with
+ * the history. Both weigh the history's user tower: the aligned embeddings know the rarely
+ * bought items that the head's own vectors have seen too seldom.
  */
 export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
-  search: { itemWeight: 1.5, headCandidates: 50, coPurchaseWeight: 1, textMatchWeight: 16, semanticMatchWeight: 0 },
-  rec: { itemWeight: 1, headCandidates: 20, coPurchaseWeight: 8, textMatchWeight: 0, semanticMatchWeight: 0 },
+  search: { itemWeight: 16, headCandidates: 50, coPurchaseWeight: 0.5, textMatchWeight: 16, queryCosineWeight: 0.2, userCosineWeight: 0.8 },
+  rec: { itemWeight: 16, headCandidates: 20, coPurchaseWeight: 4, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 1.6 },
 };
 
 /** The popularity correction chosen on Beauty's validation split (docs/RESULTS.md, "A popularity correction of the head"). */
@@ -130,10 +142,10 @@ export function itemWeightOf(cfg: GenerativeConfig, weight?: number): number {
 export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, keyof HeadKnobs>): HeadKnobs {
   const itemWeight = itemWeightOf(cfg, given.itemWeight ?? (cfg.itemHead ? HEAD_DEFAULTS[kind].itemWeight : 0));
   const byHead = (key: 'headCandidates' | PriorWeight) => given[key] ?? (itemWeight > 0 ? HEAD_DEFAULTS[kind][key] : 0);
-  const knobs: HeadKnobs = { itemWeight, headCandidates: byHead('headCandidates'), coPurchaseWeight: 0, textMatchWeight: 0, semanticMatchWeight: 0 };
-  for (const key of PRIOR_KEYS) knobs[PRIOR_WEIGHTS[key]] = byHead(PRIOR_WEIGHTS[key]);
+  const knobs: HeadKnobs = { itemWeight, headCandidates: byHead('headCandidates'), coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0 };
+  for (const key of PRIOR_WEIGHTS) knobs[key] = byHead(key);
   if (!(Number.isInteger(knobs.headCandidates) && knobs.headCandidates >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${knobs.headCandidates}`);
-  for (const key of ['headCandidates', ...PRIOR_KEYS.map((p) => PRIOR_WEIGHTS[p])] as const) {
+  for (const key of ['headCandidates', ...PRIOR_WEIGHTS] as const) {
     if (!(knobs[key] >= 0 && Number.isFinite(knobs[key]))) throw badInput(`${key} must be a number >= 0; got ${knobs[key]}`);
     if (knobs[key] > 0 && itemWeight === 0) throw badInput(`${key} needs the item head in the ranking (a model with one, itemWeight > 0)`);
   }
@@ -186,10 +198,12 @@ export async function generateItems(
     if (itemScores) {
       options.priors?.slice(from, from + perBatch).forEach((p, i) => {
         const row = itemScores.subarray(i * n, (i + 1) * n);
-        for (const key of PRIOR_KEYS) {
-          const prior = p?.[key];
-          if (prior) addPrior(row, prior, chunkKnobs[i][PRIOR_WEIGHTS[key]]);
+        if (!p) return;
+        for (const [key, weight] of Object.entries(SPARSE_PRIORS) as [keyof typeof SPARSE_PRIORS, PriorWeight][]) {
+          const prior = p[key];
+          if (prior) addPrior(row, prior, chunkKnobs[i][weight]);
         }
+        addCosines(row, p, chunkKnobs[i], options.itemVectors);
       });
       await addHeadProposals(model, pack, trie, chunk, itemScores, results, exclude, chunkKnobs.map((h) => h.headCandidates));
     }
@@ -214,6 +228,29 @@ function addPrior(row: Float32Array, prior: SparseScores, weight: number): void 
   prior.items.forEach((item, t) => {
     row[item] += weight * Math.log1p(scale * prior.scores[t]);
   });
+}
+
+/**
+ * Adds to each item's score the weighted cosines of the prompt's query and user vectors with
+ * the item's aligned vector, over COSINE_TEMPERATURE (`GenerateOptions.queryCosineWeight`).
+ */
+function addCosines(row: Float32Array, priors: PromptPriors, knobs: HeadKnobs, itemVectors: Float32Array | undefined): void {
+  const parts = (Object.entries(VECTOR_PRIORS) as [keyof typeof VECTOR_PRIORS, PriorWeight][])
+    .map(([key, weight]) => ({ vector: priors[key], weight: knobs[weight] }))
+    .filter((p): p is { vector: Float32Array; weight: number } => p.vector !== undefined && p.weight > 0);
+  if (parts.length === 0) return;
+  const dim = parts[0].vector.length;
+  if (itemVectors?.length !== row.length * dim) {
+    throw badInput(`the query and user priors need the aligned item vectors (${row.length} x ${dim}); got ${itemVectors ? itemVectors.length / dim : 'none'}`);
+  }
+  // The weighted vectors summed once, so each item costs one dot product.
+  const v = new Float32Array(dim);
+  for (const { vector, weight } of parts) for (let d = 0; d < dim; d++) v[d] += (weight * vector[d]) / COSINE_TEMPERATURE;
+  for (let j = 0, at = 0; j < row.length; j++) {
+    let dot = 0;
+    for (let d = 0; d < dim; d++, at++) dot += v[d] * itemVectors[at];
+    row[j] += dot;
+  }
 }
 
 /** Most SID rows scored in one teacher-forced pass (a larger one can run the wasm heap out). */

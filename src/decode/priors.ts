@@ -1,8 +1,7 @@
 import { BM25_DEFAULTS, type BM25Index, buildBM25, scoreBM25 } from '../baselines/bm25.js';
 import { ItemCF } from '../baselines/itemcf.js';
-import type { AlignedEmbeddings } from '../cascade/embeddings.js';
-import { trainingCounts } from '../eval/popularity.js';
-import { TopKSelector } from '../eval/topk.js';
+import { type AlignedEmbeddings, type UserTower, userTowerVector } from '../cascade/embeddings.js';
+import { CASCADE_DEFAULTS } from '../cascade/knobs.js';
 import type { TrainData } from '../eval/types.js';
 
 /** Items with a score > 0, the rest left out (a sparse row). */
@@ -17,40 +16,42 @@ export interface PromptPriors {
   coPurchase?: SparseScores;
   /** The items matching the query's words and their BM25 scores. */
   textMatch?: SparseScores;
-  /** The items the aligned embeddings match to the query beyond their popularity (`HeadPriors`). */
-  semanticMatch?: SparseScores;
+  /** The query in the aligned embedding space (unit length), scored against `GenerateOptions.itemVectors`. */
+  queryVector?: Float32Array;
+  /** The history's user tower in that space (unit length; `userTowerVector`). */
+  userVector?: Float32Array;
 }
 
-/** How many items the semantic prior keeps (the cascade's ANN quota). */
-export const SEMANTIC_NEIGHBOURS = 200;
-/** Softmax temperature over the query-item cosines: the aligned encoder's own (its InfoNCE training default). */
-export const SEMANTIC_TEMPERATURE = 0.05;
+/**
+ * Cosines become log-probabilities at the aligned encoder's own temperature (its InfoNCE
+ * training default): weight 1 multiplies the head's softmax by the encoder's.
+ */
+export const COSINE_TEMPERATURE = 0.05;
+
+/** The user tower of the head's priors: the cascade's. */
+export const HEAD_USER_TOWER: UserTower = { history: CASCADE_DEFAULTS.userHistory, recency: CASCADE_DEFAULTS.userRecency };
 
 /** What the priors are fitted from besides the training view; each is built when absent. */
 export interface PriorSources {
   /** An ItemCF with default knobs already fitted on the same view (reused). */
   itemcf?: ItemCF;
-  /** The aligned query/item embeddings (`gensearch embed`); without them, no semantic prior. */
+  /** The aligned query/item embeddings (`gensearch embed`); without them, no query or user vector. */
   embeddings?: AlignedEmbeddings;
 }
 
 /**
  * The item head's priors, fitted on known behaviour and the catalog: ItemCF (default knobs)
  * for the co-purchase prior, BM25 (default knobs) for the text-match prior, and, given the
- * aligned embeddings, a semantic prior: the encoder's softmax over the catalog (cosine /
- * temperature) divided by each item's 1 + purchases, i.e. how much more the query points to the
- * item than its popularity does (pointwise mutual information), over its best
- * SEMANTIC_NEIGHBOURS items. The encoder was trained on purchases, so its raw nearest items are
- * the popular ones the head already ranks high; what it adds is the rarely bought item that
- * fits the query. A model's head multiplies the priors into its softmax (`GenerateOptions.priors`).
+ * aligned embeddings, the query's vector and the history's user tower, whose cosines with each
+ * item the head adds (`GenerateOptions.itemVectors`). A model's head multiplies them into its
+ * softmax (`GenerateOptions.priors`).
  */
 export class HeadPriors {
-  private readonly selector = new TopKSelector();
-
   private constructor(
     private readonly itemcf: ItemCF,
     private readonly bm25: BM25Index,
-    private readonly semantic?: { embeddings: AlignedEmbeddings; logCounts: Float32Array },
+    /** The aligned embeddings, where given. */
+    readonly embeddings?: AlignedEmbeddings,
   ) {}
 
   static fit(train: TrainData, sources: PriorSources = {}): HeadPriors {
@@ -59,42 +60,20 @@ export class HeadPriors {
       itemcf = new ItemCF();
       itemcf.fit(train);
     }
-    const { embeddings } = sources;
-    const semantic = embeddings && { embeddings, logCounts: Float32Array.from(trainingCounts(train), (c) => Math.log1p(c)) };
-    return new HeadPriors(itemcf, buildBM25(train.items, BM25_DEFAULTS), semantic);
-  }
-
-  /** Whether a query gets a semantic prior (the embeddings were given). */
-  get hasSemantic(): boolean {
-    return this.semantic !== undefined;
+    return new HeadPriors(itemcf, buildBM25(train.items, BM25_DEFAULTS), sources.embeddings);
   }
 
   of(history: ArrayLike<number>, query: string | null): PromptPriors {
     const n = this.bm25.nItems;
-    const coPurchase = sparse(n, (row) => this.itemcf.addHistoryScores(history, row));
+    const priors: PromptPriors = { coPurchase: sparse(n, (row) => this.itemcf.addHistoryScores(history, row)) };
     const text = query?.trim();
-    if (!text) return { coPurchase };
-    const textMatch = sparse(n, (row) => scoreBM25(this.bm25, text, row));
-    return this.semantic ? { coPurchase, textMatch, semanticMatch: this.nearest(text) } : { coPurchase, textMatch };
-  }
-
-  private nearest(query: string): SparseScores {
-    const { embeddings, logCounts } = this.semantic!;
-    const { dim, items: rows } = embeddings;
-    const vector = embeddings.encodeQueries([query]);
-    // Exact over the catalog: the head scores every item anyway, and an ANN's nearest by
-    // cosine alone would miss the rare items this prior is for.
-    const logits = new Float32Array(logCounts.length);
-    for (let j = 0; j < logits.length; j++) {
-      let dot = 0;
-      for (let d = 0, at = j * dim; d < dim; d++, at++) dot += rows[at] * vector[d];
-      logits[j] = dot / SEMANTIC_TEMPERATURE - logCounts[j];
+    if (text) priors.textMatch = sparse(n, (row) => scoreBM25(this.bm25, text, row));
+    if (this.embeddings) {
+      if (text) priors.queryVector = this.embeddings.encodeQueries([text]);
+      const user = userTowerVector(this.embeddings, history, HEAD_USER_TOWER);
+      if (user) priors.userVector = user;
     }
-    const items = new Int32Array(Math.min(SEMANTIC_NEIGHBOURS, logits.length));
-    const scores = new Float32Array(items.length);
-    const m = this.selector.select(logits, items.length, items, scores);
-    // Shifted by the best logit so that exp cannot overflow; the prior is normalised anyway.
-    return { items: items.subarray(0, m), scores: scores.subarray(0, m).map((s) => Math.exp(s - scores[0])) };
+    return priors;
   }
 }
 

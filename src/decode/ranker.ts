@@ -69,16 +69,18 @@ export interface RankerOptions {
   coPurchaseWeight?: number;
   /** Weight of the head's text-match prior (`GenerateOptions.textMatchWeight`); absent: by request kind. */
   textMatchWeight?: number;
-  /** Weight of the head's semantic-match prior (`GenerateOptions.semanticMatchWeight`); absent: by request kind. */
-  semanticMatchWeight?: number;
+  /** Weight of the query's cosine with the items (`GenerateOptions.queryCosineWeight`); absent: by request kind. */
+  queryCosineWeight?: number;
+  /** Weight of the user tower's cosine with the items (`GenerateOptions.userCosineWeight`); absent: by request kind. */
+  userCosineWeight?: number;
 }
 
-export type PriorWeights = Pick<RankerOptions, 'coPurchaseWeight' | 'textMatchWeight' | 'semanticMatchWeight'>;
+export type PriorWeights = Pick<RankerOptions, 'coPurchaseWeight' | 'textMatchWeight' | 'queryCosineWeight' | 'userCosineWeight'>;
 
 /**
  * The head's priors fitted on `train` for a model with a head, unless every weight is set to 0;
- * `embeddings` loads the aligned embeddings where they were built (the semantic prior), which
- * a semantic weight > 0 requires.
+ * `embeddings` loads the aligned embeddings where they were built (the query and user
+ * vectors), which a cosine weight > 0 requires.
  */
 export async function headPriorsFor(
   cfg: GenerativeConfig,
@@ -86,10 +88,11 @@ export async function headPriorsFor(
   weights: PriorWeights,
   embeddings?: () => Promise<AlignedEmbeddings | undefined>,
 ): Promise<HeadPriors | undefined> {
-  if (!cfg.itemHead || (weights.coPurchaseWeight === 0 && weights.textMatchWeight === 0 && weights.semanticMatchWeight === 0)) return undefined;
+  const given = [weights.coPurchaseWeight, weights.textMatchWeight, weights.queryCosineWeight, weights.userCosineWeight];
+  if (!cfg.itemHead || given.every((w) => w === 0)) return undefined;
   const loaded = await embeddings?.();
-  if (!loaded && (weights.semanticMatchWeight ?? 0) > 0) {
-    throw badInput(`the semantic-match prior needs the aligned embeddings of dataset "${train.dataset}": run \`gensearch embed --dataset ${train.dataset}\` first`);
+  if (!loaded && ((weights.queryCosineWeight ?? 0) > 0 || (weights.userCosineWeight ?? 0) > 0)) {
+    throw badInput(`the query and user cosine priors need the aligned embeddings of dataset "${train.dataset}": run \`gensearch embed --dataset ${train.dataset}\` first`);
   }
   return HeadPriors.fit(train, { embeddings: loaded });
 }
@@ -98,7 +101,7 @@ export async function headPriorsFor(
  * The generative retriever as a harness system (`TopKRanker`): each case becomes a prompt, beam
  * search generates SIDs, SIDs become items. `load` gives the model trained on the training
  * view (it is called once per fit), `embeddings` the aligned embeddings of its catalog where
- * they were built (for the head's semantic prior). Lists hold at most `beam` SIDs' items, so the beam bounds
+ * they were built (for the head's query and user vectors). Lists hold at most `beam` SIDs' items, so the beam bounds
  * how deep the ranking goes.
  */
 export class GenerativeRanker implements TopKRanker {
@@ -135,7 +138,7 @@ export class GenerativeRanker implements TopKRanker {
         ? { search: headKnobsOf(this.model.cfg, 'search', this.options), rec: headKnobsOf(this.model.cfg, 'rec', this.options) }
         : { itemWeight: this.options.itemWeight ?? null, headCandidates: this.options.headCandidates ?? null },
       popularityPenalty: this.options.popularityPenalty ?? (this.model?.cfg.itemHead ? POPULARITY_PENALTY : 0),
-      semanticPrior: this.priors?.hasSemantic ?? false,
+      alignedEmbeddings: this.priors?.embeddings?.version ?? null,
     };
   }
 
@@ -166,8 +169,10 @@ export class GenerativeRanker implements TopKRanker {
       itemLogCounts: this.itemLogCounts,
       coPurchaseWeight: this.options.coPurchaseWeight,
       textMatchWeight: this.options.textMatchWeight,
-      semanticMatchWeight: this.options.semanticMatchWeight,
+      queryCosineWeight: this.options.queryCosineWeight,
+      userCosineWeight: this.options.userCosineWeight,
       priors: this.priors && cases.map((c) => this.priors!.of(c.history, c.query)),
+      itemVectors: this.priors?.embeddings?.items,
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,
     };
     const { lists, stats } = await (this.pool ? this.pool.generate(prompts, options) : generateItems(model, model.pack, model.trie, prompts, options));
@@ -205,6 +210,7 @@ export async function rankRequest(
     itemLogCounts: model.itemLogCounts,
     ...rest,
     priors: priors && [priors.of(history, query)],
+    itemVectors: priors?.embeddings?.items,
     exclude: options.excludeHistory ? [history] : undefined,
   });
   return { list: lists[0], stats, seconds: (performance.now() - start) / 1000 };

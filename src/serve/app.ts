@@ -231,7 +231,7 @@ async function rank({ shop, slot, metrics, batcher }: Ranking, task: Task, body:
     const exclude = body.excludeHistory ? history : undefined;
     if (body.system === 'generative') {
       const priors = serving.model.cfg.itemHead ? shop.priorsOf(history, query) : undefined;
-      list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam, exclude, priors });
+      list = await batcher.rank(serving, history, query, { k: body.k, beam: body.beam, exclude, priors, itemVectors: shop.itemVectors });
     }
     else list = await shop.rankBaseline(body.system, history, query, body.k, exclude);
     const seconds = (performance.now() - start) / 1000;

@@ -15,6 +15,8 @@ interface Pending {
   exclude?: Int32Array;
   /** What the history and query say about the items: the head's priors. */
   priors?: PromptPriors;
+  /** The aligned item vectors the priors' query and user vectors are scored against (one table per shop). */
+  itemVectors?: Float32Array;
   resolve: (list: RankedList) => void;
   reject: (error: unknown) => void;
 }
@@ -43,7 +45,7 @@ export class DecodeBatcher {
     serving: ServingModel,
     history: Int32Array,
     query: string | null,
-    options: { k: number; beam: number; exclude?: Int32Array; priors?: PromptPriors },
+    options: { k: number; beam: number; exclude?: Int32Array; priors?: PromptPriors; itemVectors?: Float32Array },
   ): Promise<RankedList> {
     return new Promise((resolve, reject) => {
       this.queue.push({ serving, history, query, ...options, resolve, reject });
@@ -81,7 +83,8 @@ export class DecodeBatcher {
       const k = Math.max(...batch.map((p) => p.k));
       const exclude = batch.map((p) => p.exclude);
       const priors = batch.map((p) => p.priors);
-      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude, priors, itemLogCounts: model.itemLogCounts });
+      const itemVectors = batch.find((p) => p.itemVectors)?.itemVectors;
+      const { lists } = await generateItems(model, model.pack, model.trie, prompts, { beam, k, exclude, priors, itemVectors, itemLogCounts: model.itemLogCounts });
       batch.forEach((p, i) => p.resolve({ items: lists[i].items.subarray(0, p.k), scores: lists[i].scores.subarray(0, p.k) }));
     } catch (error) {
       for (const p of batch) p.reject(error);

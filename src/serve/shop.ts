@@ -84,6 +84,11 @@ export class Shop {
     return this.priors?.of(history, query);
   }
 
+  /** The aligned item vectors the priors' query and user vectors are scored against, where `gensearch embed` has run. */
+  get itemVectors(): Float32Array | undefined {
+    return this.priors?.embeddings?.items;
+  }
+
   get baselines(): string[] {
     return [...this.systems.keys()];
   }

@@ -23,7 +23,8 @@ export interface GenerateCliOptions {
   headCandidates?: string;
   coPurchase?: string;
   textMatch?: string;
-  semanticMatch?: string;
+  queryCosine?: string;
+  userCosine?: string;
   excludeHistory?: boolean;
   json?: boolean;
 }
@@ -36,11 +37,12 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--k <n>', 'items to show', '10')
     .option('--beam <n>', 'beam width of the constrained beam search', '100')
     .option('--prune <nats>', 'dynamic pruning: drop beams this far below the best (default off)')
-    .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 1.5 for a search, 1 for a recommendation)")
+    .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 16)")
     .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
-    .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 1 for a search, 8 for a recommendation)")
+    .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 0.5 for a search, 4 for a recommendation)")
     .option('--text-match <w>', "a text model with an item head: weight of the text-match prior (BM25 of the query over the catalog) in the head's score; 0 = off (default: 16 for a search)")
-    .option('--semantic-match <w>', "a text model with an item head: weight of the semantic-match prior (the query's nearest items by the aligned embeddings of `gensearch embed`) in the head's score; 0 = off (default: 0, off; where the embeddings were built)")
+    .option('--query-cosine <w>', "a text model with an item head: weight of the query's cosine with each item (aligned embeddings of `gensearch embed`) in the head's score; 0 = off (default: 0.2 for a search, where the embeddings were built)")
+    .option('--user-cosine <w>', "a text model with an item head: the same for the cosine of the user's history (user tower) with each item (default: 0.8 for a search, 1.6 for a recommendation)")
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
@@ -62,10 +64,12 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
   }
   const model = loaded.model;
   const weight = (value: string | undefined, flag: string) => (value === undefined ? undefined : parsePositive(value, flag, true));
-  const coPurchaseWeight = weight(opts.coPurchase, '--co-purchase');
-  const textMatchWeight = weight(opts.textMatch, '--text-match');
-  const semanticMatchWeight = weight(opts.semanticMatch, '--semantic-match');
-  const weights = { coPurchaseWeight, textMatchWeight, semanticMatchWeight };
+  const weights = {
+    coPurchaseWeight: weight(opts.coPurchase, '--co-purchase'),
+    textMatchWeight: weight(opts.textMatch, '--text-match'),
+    queryCosineWeight: weight(opts.queryCosine, '--query-cosine'),
+    userCosineWeight: weight(opts.userCosine, '--user-cosine'),
+  };
   const priors = await headPriorsFor(model.cfg, knownBehaviour(opts.dataset, inter.items, inter.sequences), weights, () =>
     loadAlignedEmbeddingsIfBuilt(ctx.home, opts.dataset, inter.items),
   );
