@@ -6,7 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DecodeWorkers } from '../src/decode/decode-workers.js';
 import { generateItems } from '../src/decode/generate.js';
-import { requestPrompt } from '../src/decode/ranker.js';
+import { HeadPriors } from '../src/decode/priors.js';
+import { GenerativeRanker, requestPrompt } from '../src/decode/ranker.js';
+import { tuneHeadKnobs } from '../src/decode/tune-head.js';
+import { evaluateSystem } from '../src/eval/evaluate.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import { scoreSids } from '../src/model/generative.js';
 import { disposeParams } from '../src/model/params.js';
@@ -364,3 +367,32 @@ async function preferenceAlignment(t: TestContext, head: boolean): Promise<void>
 test('preference alignment: mined pairs prefer the taken item over the other SIDs the model writes, and list-wise DPO widens that lead', (t) => preferenceAlignment(t, false));
 
 test('preference alignment with an item head: candidates are items scored as decoding fuses them, and DPO trains the head', (t) => preferenceAlignment(t, true));
+
+test('tuning the head re-ranks one decoding as decoding ranks it, and never ends below where it starts', async (t) => {
+  await initTensorRuntime();
+  const { inter, sids } = plantedShop(160, 24);
+  const dir = tempDir(t);
+  const recipe = generativeRecipe({ profile: 'tiny', epochs: '1', patience: '0', batchSize: '64', lr: '0.01', warmupSteps: '5', textVocab: '40', validCases: '40', validBeam: '5', sidInit: '0', itemEmbedding: 'true', itemHead: '1' });
+  disposeParams((await trainGenerative(inter, sids, { dir, recipe, log: () => {} })).model.params);
+  const { model } = loadGenerative(dir);
+  const { train, cases } = buildEvalData(inter, 'rec', 'valid');
+  const priors = HeadPriors.fit(train);
+  const itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
+  const lines: string[] = [];
+  const tuned = await tuneHeadKnobs(model, cases, priors, { beam: 5, proposals: 6, metric: 'ndcg@10', itemLogCounts, log: (l) => lines.push(l) });
+  assert.equal(tuned.kind, 'rec');
+  // The start's score is what evaluation gives at the same knobs and proposals.
+  const ranker = new GenerativeRanker(() => model, { beam: 5, headCandidates: 6 });
+  await ranker.fit(train);
+  const evaluated = await evaluateSystem(ranker, cases, { nItems: train.nItems, ks: [10], excludeHistory: 'yes' });
+  assert.ok(Math.abs(evaluated.variants[0].means['ndcg@10'] - tuned.start.score) < 1e-4, `evaluated ${evaluated.variants[0].means['ndcg@10']}, tuner ${tuned.start.score}`);
+  assert.deepEqual(tuned.start.knobs, { itemWeight: 16, coPurchaseWeight: 4, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 1.6 });
+  assert.ok(tuned.best.score >= tuned.start.score);
+  assert.ok(tuned.trials.length > 10 && lines.some((l) => l.startsWith('pass 2')));
+  // No query and no embeddings: the text and cosine weights have nothing to weigh and stay.
+  assert.ok(tuned.trials.every((r) => r.knobs.textMatchWeight === 0 && r.knobs.userCosineWeight === 1.6));
+  assert.ok(tuned.candidateRecall > 0 && tuned.candidateRecall <= 1);
+  const searches = buildEvalData(inter, 'search', 'valid').cases;
+  await assert.rejects(tuneHeadKnobs(model, [cases[0], searches[0]], priors, { beam: 5, metric: 'ndcg@10' }), /cases of one kind/);
+  ranker.dispose();
+});

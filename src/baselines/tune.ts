@@ -1,5 +1,6 @@
 import { badInput } from '../errors.js';
 import { evaluateSystem } from '../eval/evaluate.js';
+import { parseMetric } from '../eval/metrics.js';
 import { buildEvalData } from '../eval/protocol.js';
 import type { Protocol } from '../eval/types.js';
 import type { Interactions } from '../store/interactions.js';
@@ -36,10 +37,8 @@ export interface TuneResult {
  * the tuned settings are honest.
  */
 export async function tuneBaseline(inter: Interactions, spec: BaselineSpec, options: TuneOptions): Promise<TuneResult> {
-  const metric = options.metric ?? 'ndcg@10';
-  const m = /^(recall|ndcg|mrr)@(\d+)$/.exec(metric);
-  if (!m) throw badInput(`--metric expects recall@K, ndcg@K or mrr@K (e.g. ndcg@10); got "${metric}"`);
-  const k = Number(m[2]);
+  const metric = parseMetric(options.metric ?? 'ndcg@10');
+  const k = Number(metric.split('@')[1]);
   const excludeHistory = options.excludeHistory ?? true;
   const grid = options.grid ?? spec.grid;
   for (const knob of Object.keys(grid)) {

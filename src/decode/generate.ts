@@ -77,6 +77,20 @@ export interface GenerateOptions {
   userCosineWeight?: number;
   /** The aligned item vectors (nItems x dim unit rows) that the priors' query and user vectors are scored against. */
   itemVectors?: Float32Array;
+  /** Also return every list's candidates with the parts of their scores (`GenerateResult.parts`; tuning the head's knobs). */
+  scoreParts?: boolean;
+}
+
+/**
+ * One prompt's candidates (every item of every decoded SID, excluded items left out, in decoded
+ * order) with their SID log-probability and their head's log-probability before the popularity
+ * correction and the priors: a list's score is sid + itemWeight x (head - penalty x log(1 +
+ * purchases) + the weighted priors).
+ */
+export interface ScoreParts {
+  items: Int32Array;
+  sid: Float32Array;
+  head: Float32Array;
 }
 
 /** How the item head takes part in one prompt's ranking. */
@@ -92,8 +106,8 @@ export interface HeadKnobs {
 /** Each prior of `PromptPriors` and the knob that weighs it. */
 const SPARSE_PRIORS = { coPurchase: 'coPurchaseWeight', textMatch: 'textMatchWeight' } as const;
 const VECTOR_PRIORS = { queryVector: 'queryCosineWeight', userVector: 'userCosineWeight' } as const;
-type PriorWeight = (typeof SPARSE_PRIORS)[keyof typeof SPARSE_PRIORS] | (typeof VECTOR_PRIORS)[keyof typeof VECTOR_PRIORS];
-const PRIOR_WEIGHTS = [...Object.values(SPARSE_PRIORS), ...Object.values(VECTOR_PRIORS)];
+export type PriorWeight = (typeof SPARSE_PRIORS)[keyof typeof SPARSE_PRIORS] | (typeof VECTOR_PRIORS)[keyof typeof VECTOR_PRIORS];
+export const PRIOR_WEIGHTS = [...Object.values(SPARSE_PRIORS), ...Object.values(VECTOR_PRIORS)];
 
 /** Search: a prompt with a query; rec: one without (recommendation). */
 export type RequestKind = 'search' | 'rec';
@@ -125,6 +139,8 @@ export interface GenerateResult {
   /** The SIDs each beam search finished, best first (what the lists were read from). */
   decoded: DecodedSid[][];
   stats: BeamSearchStats;
+  /** With `scoreParts`, per prompt. */
+  parts?: ScoreParts[];
 }
 
 /**
@@ -179,6 +195,7 @@ export async function generateItems(
   const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
   const lists: RankedList[] = [];
   const decodedAll: DecodedSid[][] = [];
+  const parts: ScoreParts[] = [];
   const stats: BeamSearchStats = { beamRowsScored: 0, pruned: 0 };
   const decoder = new SidDecoder(model.params, model.cfg, { scoreItems: knobs.some((h) => h.itemWeight > 0) });
   for (let from = 0; from < prompts.length; from += perBatch) {
@@ -193,6 +210,7 @@ export async function generateItems(
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
     const itemScores = decoder.itemLogProbs;
+    const rawHead = options.scoreParts ? itemScores?.slice() : undefined;
     if (itemScores && penalty > 0) for (let j = 0; j < itemScores.length; j++) itemScores[j] -= penalty * logCounts![j % n];
     const chunkKnobs = knobs.slice(from, from + perBatch);
     if (itemScores) {
@@ -213,21 +231,60 @@ export async function generateItems(
       const fusion = itemScores && itemWeight > 0 ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
       lists.push(sidsToItems(trie, decoded, k, exclude?.[i], fusion));
       decodedAll.push(decoded);
+      if (rawHead) parts.push(scorePartsOf(trie, decoded, exclude?.[i], rawHead.subarray(i * n, (i + 1) * n)));
     });
   }
-  return { lists, decoded: decodedAll, stats };
+  return options.scoreParts ? { lists, decoded: decodedAll, stats, parts } : { lists, decoded: decodedAll, stats };
+}
+
+function scorePartsOf(trie: SidTrie, decoded: readonly DecodedSid[], exclude: ArrayLike<number> = [], head: Float32Array): ScoreParts {
+  const left = new Set(Array.from(exclude));
+  const kept = decoded.flatMap((d) => Array.from(trie.items(d.leaf), (item) => ({ item, sid: d.score }))).filter((c) => !left.has(c.item));
+  return { items: Int32Array.from(kept, (c) => c.item), sid: Float32Array.from(kept, (c) => c.sid), head: Float32Array.from(kept, (c) => head[c.item]) };
+}
+
+/** Multiplies a sparse prior's scores into n / their sum: q_j x n, the prior against uniform. */
+function againstUniform(prior: SparseScores, n: number): number {
+  let total = 0;
+  for (const s of prior.scores) total += s;
+  return total > 0 ? n / total : 0;
 }
 
 /** Adds `weight` x log(1 + n q_j) to the score of each item the prior names (`GenerateOptions.priors`). */
 function addPrior(row: Float32Array, prior: SparseScores, weight: number): void {
-  if (weight === 0) return;
-  let total = 0;
-  for (const s of prior.scores) total += s;
-  if (!(total > 0)) return;
-  const scale = row.length / total;
+  const scale = againstUniform(prior, row.length);
+  if (weight === 0 || scale === 0) return;
   prior.items.forEach((item, t) => {
     row[item] += weight * Math.log1p(scale * prior.scores[t]);
   });
+}
+
+/**
+ * What each prior adds to the scores of `items` at weight 1, by the knob that weighs it: the
+ * features a tuner of the head's knobs weighs (the same sums as `addPrior` and `addCosines`).
+ */
+export function priorLifts(priors: PromptPriors | undefined, items: Int32Array, n: number, itemVectors?: Float32Array): Record<PriorWeight, Float32Array> {
+  const lifts = Object.fromEntries(PRIOR_WEIGHTS.map((w) => [w, new Float32Array(items.length)])) as Record<PriorWeight, Float32Array>;
+  if (!priors) return lifts;
+  for (const [key, weight] of Object.entries(SPARSE_PRIORS) as [keyof typeof SPARSE_PRIORS, PriorWeight][]) {
+    const prior = priors[key];
+    if (!prior) continue;
+    const row = new Float32Array(n);
+    addPrior(row, prior, 1);
+    items.forEach((item, c) => (lifts[weight][c] = row[item]));
+  }
+  for (const [key, weight] of Object.entries(VECTOR_PRIORS) as [keyof typeof VECTOR_PRIORS, PriorWeight][]) {
+    const vector = priors[key];
+    if (!vector) continue;
+    const dim = vector.length;
+    const rows = checkedItemVectors(itemVectors, n, dim);
+    items.forEach((item, c) => {
+      let dot = 0;
+      for (let d = 0; d < dim; d++) dot += vector[d] * rows[item * dim + d];
+      lifts[weight][c] = dot / COSINE_TEMPERATURE;
+    });
+  }
+  return lifts;
 }
 
 /**
@@ -240,17 +297,20 @@ function addCosines(row: Float32Array, priors: PromptPriors, knobs: HeadKnobs, i
     .filter((p): p is { vector: Float32Array; weight: number } => p.vector !== undefined && p.weight > 0);
   if (parts.length === 0) return;
   const dim = parts[0].vector.length;
-  if (itemVectors?.length !== row.length * dim) {
-    throw badInput(`the query and user priors need the aligned item vectors (${row.length} x ${dim}); got ${itemVectors ? itemVectors.length / dim : 'none'}`);
-  }
+  const rows = checkedItemVectors(itemVectors, row.length, dim);
   // The weighted vectors summed once, so each item costs one dot product.
   const v = new Float32Array(dim);
   for (const { vector, weight } of parts) for (let d = 0; d < dim; d++) v[d] += (weight * vector[d]) / COSINE_TEMPERATURE;
   for (let j = 0, at = 0; j < row.length; j++) {
     let dot = 0;
-    for (let d = 0; d < dim; d++, at++) dot += v[d] * itemVectors[at];
+    for (let d = 0; d < dim; d++, at++) dot += v[d] * rows[at];
     row[j] += dot;
   }
+}
+
+function checkedItemVectors(itemVectors: Float32Array | undefined, n: number, dim: number): Float32Array {
+  if (itemVectors?.length !== n * dim) throw badInput(`the query and user priors need the aligned item vectors (${n} x ${dim}); got ${itemVectors ? itemVectors.length / dim : 'none'}`);
+  return itemVectors;
 }
 
 /** Most SID rows scored in one teacher-forced pass (a larger one can run the wasm heap out). */

@@ -32,6 +32,12 @@ export function metricKeys(ks: readonly number[]): MetricKey[] {
   return ks.flatMap((k) => METRIC_NAMES.map((m) => metricKey(m, k)));
 }
 
+/** A metric key from text such as "ndcg@10" (what a tuner maximises). */
+export function parseMetric(text: string): MetricKey {
+  if (!/^(recall|ndcg|mrr)@[1-9]\d*$/.test(text)) throw badInput(`--metric expects recall@K, ndcg@K or mrr@K (e.g. ndcg@10); got "${text}"`);
+  return text as MetricKey;
+}
+
 export function parseKs(text: string): number[] {
   const ks = text.split(',').map((s) => Number(s.trim()));
   if (ks.length === 0 || ks.some((k) => !Number.isInteger(k) || k < 1)) {
