@@ -380,6 +380,11 @@ test('tuning the head re-ranks one decoding as decoding ranks it, and never ends
   const itemLogCounts = Float32Array.from(trainingCounts(train), (c) => Math.log1p(c));
   const lines: string[] = [];
   const tuned = await tuneHeadKnobs(model, cases, priors, { beam: 5, proposals: 6, metric: 'ndcg@10', itemLogCounts, log: (l) => lines.push(l) });
+  // Decoded over worker threads, the candidates and so every trial are the same.
+  const workers = await DecodeWorkers.start(model, 2);
+  const overWorkers = await tuneHeadKnobs(model, cases, priors, { beam: 5, proposals: 6, metric: 'ndcg@10', itemLogCounts, workers });
+  await workers.close();
+  assert.deepEqual(overWorkers.trials, tuned.trials);
   assert.equal(tuned.kind, 'rec');
   // The start's score is what evaluation gives at the same knobs and proposals.
   const ranker = new GenerativeRanker(() => model, { beam: 5, headCandidates: 6 });

@@ -59,11 +59,12 @@ export class DecodeWorkers {
           return ask(worker, msg);
         }),
     );
-    const out: GenerateResult = { lists: [], decoded: [], stats: { beamRowsScored: 0, pruned: 0 } };
+    const out: GenerateResult = { lists: [], decoded: [], stats: { beamRowsScored: 0, pruned: 0 }, ...(options.scoreParts ? { parts: [] } : {}) };
     for (const reply of replies) {
       if (reply.type !== 'generated') continue;
       out.lists.push(...reply.result.lists);
       out.decoded.push(...reply.result.decoded);
+      if (reply.result.parts) out.parts?.push(...reply.result.parts);
       out.stats.beamRowsScored += reply.result.stats.beamRowsScored;
       out.stats.pruned += reply.result.stats.pruned;
     }
