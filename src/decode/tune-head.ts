@@ -1,6 +1,7 @@
 import { badInput } from '../errors.js';
 import { mean, perCaseMetrics, type MetricKey } from '../eval/metrics.js';
 import type { EvalCase } from '../eval/types.js';
+import { progress } from '../progress.js';
 import type { DecodeWorkers } from './decode-workers.js';
 import { type GenerateOptions, generateItems, type HeadKnobs, headKnobsOf, POPULARITY_PENALTY, PRIOR_WEIGHTS, type PriorWeight, priorLifts, type RequestKind, requestKind } from './generate.js';
 import type { HeadPriors } from './priors.js';
@@ -118,6 +119,7 @@ async function decodeCandidates(
   const n = model.cfg.nItems;
   const out: CaseCandidates[] = [];
   const batch = Math.max(1, Math.floor(4096 / options.beam)) * Math.max(1, workers?.size ?? 1);
+  const bar = progress('decoding the tuning candidates', cases.length, 'cases');
   for (let from = 0; from < cases.length; from += batch) {
     const part = cases.slice(from, from + batch);
     const prior = priors && part.map((c) => priors.of(c.history, c.query));
@@ -130,7 +132,9 @@ async function decodeCandidates(
       const head = penalty > 0 && counts ? p.head.map((h, c) => h - penalty * counts[p.items[c]]) : p.head;
       out.push({ items: p.items, sid: p.sid, head, lifts: priorLifts(prior?.[i], p.items, n, request.itemVectors) });
     });
+    bar.tick(part.length);
   }
+  bar.stop();
   return out;
 }
 
