@@ -55,12 +55,13 @@ export interface GenerateOptions {
   itemLogCounts?: Float32Array;
   /**
    * Priors of the item head, by prompt index (`HeadPriors` in ./priors.ts): the items bought
-   * together with the prompt's history (ItemCF), those matching its query's words (BM25) and
-   * those nearest it in the aligned embedding space. With a
+   * together with the prompt's history (ItemCF) and those matching its query's words (BM25),
+   * and the query's and the history's vectors in the aligned embedding space. With a sparse
    * prior's scores normalised to a distribution q, item j's head log-probability gains its
    * weight x log(1 + nItems x q_j) before the head ranks and proposes: the head's softmax times
-   * the prior raised to that weight, floored at uniform. They bring in the rarely bought items
-   * that the head's per-item vectors have seen too seldom.
+   * the prior raised to that weight, floored at uniform; a vector adds its weighted cosines
+   * (`queryCosineWeight`). They bring in the rarely bought items that the head's per-item
+   * vectors have seen too seldom.
    */
   priors?: readonly (PromptPriors | undefined)[];
   /** Weight of the co-purchase prior where it is given. Default: by request kind (`HEAD_DEFAULTS`) when the head is in the ranking, else 0. */
@@ -243,7 +244,7 @@ function scorePartsOf(trie: SidTrie, decoded: readonly DecodedSid[], exclude: Ar
   return { items: Int32Array.from(kept, (c) => c.item), sid: Float32Array.from(kept, (c) => c.sid), head: Float32Array.from(kept, (c) => head[c.item]) };
 }
 
-/** Multiplies a sparse prior's scores into n / their sum: q_j x n, the prior against uniform. */
+/** The factor that turns a sparse prior's scores into n x q_j (q its distribution): n over their sum, 0 if that is 0. */
 function againstUniform(prior: SparseScores, n: number): number {
   let total = 0;
   for (const s of prior.scores) total += s;

@@ -101,8 +101,8 @@ export async function headPriorsFor(
  * The generative retriever as a harness system (`TopKRanker`): each case becomes a prompt, beam
  * search generates SIDs, SIDs become items. `load` gives the model trained on the training
  * view (it is called once per fit), `embeddings` the aligned embeddings of its catalog where
- * they were built (for the head's query and user vectors). Lists hold at most `beam` SIDs' items, so the beam bounds
- * how deep the ranking goes.
+ * they were built (for the head's query and user vectors). Lists hold at most `beam` SIDs'
+ * items (and the head's proposals), so the beam bounds how deep the ranking goes.
  */
 export class GenerativeRanker implements TopKRanker {
   readonly name: string;
