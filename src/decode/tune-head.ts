@@ -80,9 +80,15 @@ export async function tuneHeadKnobs(model: GenerativeModel, cases: readonly Eval
   // A prior no candidate has (a recommendation's text match, the cosines without embeddings) stays where it starts.
   const inert: TunedHeadKnob[] = PRIOR_WEIGHTS.filter((w) => candidates.every((c) => c.lifts[w].every((x) => x === 0)));
   const trials: HeadTuneResult['trials'] = [];
+  const scores = new Map<string, number>();
   const evaluate = (knobs: TunedHeadKnobs): number => {
-    const score = metricOf(candidates, cases, knobs, options.metric, k);
-    trials.push({ knobs, score });
+    const key = JSON.stringify(knobs);
+    let score = scores.get(key);
+    if (score === undefined) {
+      score = metricOf(candidates, cases, knobs, options.metric, k);
+      scores.set(key, score);
+      trials.push({ knobs, score });
+    }
     return score;
   };
   let best = { knobs: startKnobs, score: evaluate(startKnobs) };
