@@ -385,6 +385,9 @@ test('tuning the head re-ranks one decoding as decoding ranks it, and never ends
   const overWorkers = await tuneHeadKnobs(model, cases, priors, { beam: 5, proposals: 6, metric: 'ndcg@10', itemLogCounts, workers });
   await workers.close();
   assert.deepEqual(overWorkers.trials, tuned.trials);
+  const fromOne = await tuneHeadKnobs(model, cases, priors, { beam: 5, proposals: 6, metric: 'ndcg@10', itemLogCounts, start: { itemWeight: 1 }, passes: 1 });
+  assert.deepEqual(fromOne.start.knobs, { ...tuned.start.knobs, itemWeight: 1 });
+  assert.equal(fromOne.start.score, tuned.trials.find((r) => JSON.stringify(r.knobs) === JSON.stringify(fromOne.start.knobs))?.score, 'a start is scored as the same setting reached from another');
   assert.equal(tuned.kind, 'rec');
   // The start's score is what evaluation gives at the same knobs and proposals.
   const ranker = new GenerativeRanker(() => model, { beam: 5, headCandidates: 6 });

@@ -46,7 +46,15 @@ const EVAL_KNOB: Record<TunedHeadKnob, keyof typeof GENERATIVE_SYSTEM_DEFAULTS> 
  */
 async function tuneGenerative(ctx: CliContext, opts: TuneCliOptions, protocol: Protocol, metric: MetricKey): Promise<void> {
   if (opts.excludeHistory !== 'yes') throw badInput('the generative tuner leaves the history out, as its decoding does (--exclude-history yes)');
-  if (opts.set.length) throw badInput('the generative tuner starts at the model\'s defaults; --set does not apply');
+  const given = parseSettings(opts.set);
+  const settings = given.get('generative') ?? {};
+  if ([...given.keys()].some((system) => system !== 'generative')) throw badInput('--set: the generative tuner starts from generative.<knob> settings only');
+  const start: Partial<Record<TunedHeadKnob, number>> = {};
+  for (const [knob, value] of Object.entries(settings)) {
+    const head = TUNED_HEAD_KNOBS.find((k) => EVAL_KNOB[k] === knob);
+    if (!head) throw badInput(`--set generative.${knob}: the tuner starts from ${TUNED_HEAD_KNOBS.map((k) => EVAL_KNOB[k]).join(', ')}`);
+    start[head] = value;
+  }
   await initTensorRuntime();
   const { model } = loadGenerative(generativeDir(ctx.home, opts.dataset, opts.name));
   const inter = interactionsOf(ctx, opts.dataset);
@@ -60,10 +68,11 @@ async function tuneGenerative(ctx: CliContext, opts: TuneCliOptions, protocol: P
       metric,
       passes: parseInteger(opts.passes, '--passes', 1),
       itemLogCounts: Float32Array.from(trainingCounts(train), (c) => Math.log1p(c)),
+      start,
       workers,
       log: (line) => console.log(line),
     });
-    console.log(`${result.kind}: ${metric} on valid ${result.start.score.toFixed(5)} at the defaults -> ${result.best.score.toFixed(5)}; targets among the candidates: ${result.candidateRecall.toFixed(4)}`);
+    console.log(`${result.kind}: ${metric} on valid ${result.start.score.toFixed(5)} at the start -> ${result.best.score.toFixed(5)}; targets among the candidates: ${result.candidateRecall.toFixed(4)}`);
     console.log(TUNED_HEAD_KNOBS.map((k) => `--set generative.${EVAL_KNOB[k]}=${result.best.knobs[k]}`).join(' '));
     console.log('(re-ranked candidates of one decoding; confirm with `gensearch eval --split valid` and these settings)');
     if (opts.out) writeFileSync(opts.out, JSON.stringify(result, null, 1) + '\n');
@@ -82,7 +91,7 @@ export function registerTune(program: Command): void {
     .requiredOption('--system <name>', 'baseline to tune: itemcf, bm25, bm25-personal; or generative: the item head\'s weights of a trained model (--name)')
     .option('--metric <key>', 'what to maximise', 'ndcg@10')
     .option('--exclude-history <yes|no>', 'select on the variant with history excluded (yes) or kept (no)', 'yes')
-    .option('--set <system.knob=value>', 'starting value of a knob, repeatable', collect, [])
+    .option('--set <system.knob=value>', 'starting value of a knob, repeatable (generative: itemWeight, coPurchase, textMatch, queryCosine, userCosine; default the model\'s defaults)', collect, [])
     .option('--passes <n>', 'rounds of coordinate search', '2')
     .option('--name <name>', 'generative: the trained model', 'default')
     .option('--beam <n>', 'generative: beam width of the one decoding', '20')
