@@ -84,9 +84,9 @@ export interface GenerateOptions {
 
 /**
  * One prompt's candidates (every item of every decoded SID, excluded items left out, in decoded
- * order) with their SID log-probability and their head's log-probability before the popularity
- * correction and the priors: a list's score is sid + itemWeight x (head - penalty x log(1 +
- * purchases) + the weighted priors).
+ * order) with their SID log-probability and their head's log-probability after the popularity
+ * correction, before the priors: a list's score is sid + itemWeight x (head + the weighted
+ * priors).
  */
 export interface ScoreParts {
   items: Int32Array;
@@ -211,8 +211,8 @@ export async function generateItems(
     stats.beamRowsScored += s.beamRowsScored;
     stats.pruned += s.pruned;
     const itemScores = decoder.itemLogProbs;
-    const rawHead = options.scoreParts ? itemScores?.slice() : undefined;
     if (itemScores && penalty > 0) for (let j = 0; j < itemScores.length; j++) itemScores[j] -= penalty * logCounts![j % n];
+    const corrected = options.scoreParts ? itemScores?.slice() : undefined;
     const chunkKnobs = knobs.slice(from, from + perBatch);
     if (itemScores) {
       options.priors?.slice(from, from + perBatch).forEach((p, i) => {
@@ -232,7 +232,7 @@ export async function generateItems(
       const fusion = itemScores && itemWeight > 0 ? { scores: itemScores.subarray(i * n, (i + 1) * n), weight: itemWeight } : undefined;
       lists.push(sidsToItems(trie, decoded, k, exclude?.[i], fusion));
       decodedAll.push(decoded);
-      if (rawHead) parts.push(scorePartsOf(trie, decoded, exclude?.[i], rawHead.subarray(i * n, (i + 1) * n)));
+      if (corrected) parts.push(scorePartsOf(trie, decoded, exclude?.[i], corrected.subarray(i * n, (i + 1) * n)));
     });
   }
   return options.scoreParts ? { lists, decoded: decodedAll, stats, parts } : { lists, decoded: decodedAll, stats };

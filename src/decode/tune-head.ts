@@ -3,7 +3,7 @@ import { mean, perCaseMetrics, type MetricKey } from '../eval/metrics.js';
 import type { EvalCase } from '../eval/types.js';
 import { progress } from '../progress.js';
 import type { DecodeWorkers } from './decode-workers.js';
-import { type GenerateOptions, generateItems, type HeadKnobs, headKnobsOf, POPULARITY_PENALTY, PRIOR_WEIGHTS, type PriorWeight, priorLifts, type RequestKind, requestKind } from './generate.js';
+import { type GenerateOptions, generateItems, type HeadKnobs, headKnobsOf, POPULARITY_PENALTY, PRIOR_WEIGHTS, type PriorWeight, priorLifts, type RequestKind, requestKind, type ScoreParts } from './generate.js';
 import type { HeadPriors } from './priors.js';
 import { type GenerativeModel, requestPrompt } from './ranker.js';
 
@@ -49,11 +49,7 @@ export interface HeadTuneResult {
 }
 
 /** One case's candidates and the parts of their scores (`ScoreParts` and `priorLifts`). */
-interface CaseCandidates {
-  items: Int32Array;
-  sid: Float32Array;
-  /** The head's log-probability after the popularity correction. */
-  head: Float32Array;
+interface CaseCandidates extends ScoreParts {
   lifts: Record<PriorWeight, Float32Array>;
 }
 
@@ -132,12 +128,7 @@ async function decodeCandidates(
     const request: GenerateOptions = { ...options, priors: prior, itemVectors: priors?.embeddings?.items, exclude: part.map((c) => c.history), scoreParts: true };
     const chunk = prompts.slice(from, from + batch);
     const { parts } = await (workers ? workers.generate(chunk, request) : generateItems(model, model.pack, model.trie, chunk, request));
-    parts!.forEach((p, i) => {
-      const counts = options.itemLogCounts;
-      const penalty = options.popularityPenalty ?? 0;
-      const head = penalty > 0 && counts ? p.head.map((h, c) => h - penalty * counts[p.items[c]]) : p.head;
-      out.push({ items: p.items, sid: p.sid, head, lifts: priorLifts(prior?.[i], p.items, n, request.itemVectors) });
-    });
+    parts!.forEach((p, i) => out.push({ ...p, lifts: priorLifts(prior?.[i], p.items, n, request.itemVectors) }));
     bar.tick(part.length);
   }
   bar.stop();
