@@ -110,6 +110,11 @@ const VECTOR_PRIORS = { queryVector: 'queryCosineWeight', userVector: 'userCosin
 export type PriorWeight = (typeof SPARSE_PRIORS)[keyof typeof SPARSE_PRIORS] | (typeof VECTOR_PRIORS)[keyof typeof VECTOR_PRIORS];
 export const PRIOR_WEIGHTS = [...Object.values(SPARSE_PRIORS), ...Object.values(VECTOR_PRIORS)];
 
+/** Prompts decoded together so that prompts x beam stays below `maxRows` (`GenerateOptions.maxRows`, default 4096), at least one. */
+export function promptsPerBatch(beam: number, maxRows = 4096): number {
+  return Math.max(1, Math.floor(maxRows / beam));
+}
+
 /** Search: a prompt with a query; rec: one without (recommendation). */
 export type RequestKind = 'search' | 'rec';
 
@@ -193,7 +198,7 @@ export async function generateItems(
   const penalty = options.popularityPenalty ?? (model.cfg.itemHead && logCounts ? POPULARITY_PENALTY : 0);
   if (!(penalty >= 0 && Number.isFinite(penalty))) throw badInput(`popularityPenalty must be a number >= 0; got ${penalty}`);
   if (penalty > 0 && logCounts?.length !== n) throw badInput(`popularityPenalty needs every item's log purchase count (${n}); got ${logCounts?.length ?? 'none'}`);
-  const perBatch = Math.max(1, Math.floor((options.maxRows ?? 4096) / beam));
+  const perBatch = promptsPerBatch(beam, options.maxRows);
   const lists: RankedList[] = [];
   const decodedAll: DecodedSid[][] = [];
   const parts: ScoreParts[] = [];

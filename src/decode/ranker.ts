@@ -9,7 +9,7 @@ import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
 import { trainingCounts } from '../eval/popularity.js';
-import { generateItems, headKnobsOf, POPULARITY_PENALTY } from './generate.js';
+import { generateItems, headKnobsOf, POPULARITY_PENALTY, promptsPerBatch } from './generate.js';
 import { HeadPriors } from './priors.js';
 import type { AlignedEmbeddings } from '../cascade/embeddings.js';
 
@@ -125,7 +125,7 @@ export class GenerativeRanker implements TopKRanker {
     if (!Number.isInteger(options.beam) || options.beam < 1) throw badInput(`beam must be a positive integer; got ${options.beam}`);
     this.name = name;
     // One decoding batch per worker and call.
-    this.batchSize = Math.max(1, Math.floor((options.maxRows ?? 4096) / options.beam)) * Math.max(1, options.workers ?? 0);
+    this.batchSize = promptsPerBatch(options.beam, options.maxRows) * Math.max(1, options.workers ?? 0);
     this.excludesHistory = options.decodeExclude ?? true;
   }
 

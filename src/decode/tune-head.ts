@@ -3,7 +3,7 @@ import { mean, perCaseMetrics, type MetricKey } from '../eval/metrics.js';
 import type { EvalCase } from '../eval/types.js';
 import { progress } from '../progress.js';
 import type { DecodeWorkers } from './decode-workers.js';
-import { type GenerateOptions, generateItems, type HeadKnobs, headKnobsOf, POPULARITY_PENALTY, PRIOR_WEIGHTS, type PriorWeight, priorLifts, type RequestKind, requestKind, type ScoreParts } from './generate.js';
+import { type GenerateOptions, generateItems, type HeadKnobs, headKnobsOf, POPULARITY_PENALTY, PRIOR_WEIGHTS, promptsPerBatch, type PriorWeight, priorLifts, type RequestKind, requestKind, type ScoreParts } from './generate.js';
 import type { HeadPriors } from './priors.js';
 import { type GenerativeModel, requestPrompt } from './ranker.js';
 
@@ -120,7 +120,7 @@ async function decodeCandidates(
 ): Promise<CaseCandidates[]> {
   const n = model.cfg.nItems;
   const out: CaseCandidates[] = [];
-  const batch = Math.max(1, Math.floor(4096 / options.beam)) * Math.max(1, workers?.size ?? 1);
+  const batch = promptsPerBatch(options.beam, options.maxRows) * Math.max(1, workers?.size ?? 1);
   const bar = progress('decoding the tuning candidates', cases.length, 'cases');
   for (let from = 0; from < cases.length; from += batch) {
     const part = cases.slice(from, from + batch);

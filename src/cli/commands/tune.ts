@@ -28,6 +28,7 @@ interface TuneCliOptions {
   name: string;
   beam: string;
   proposals: string;
+  workers: string;
   out?: string;
 }
 
@@ -60,7 +61,7 @@ async function tuneGenerative(ctx: CliContext, opts: TuneCliOptions, protocol: P
   const inter = interactionsOf(ctx, opts.dataset);
   const { train, cases } = buildEvalData(inter, protocol, 'valid');
   const priors = await headPriorsFor(model.cfg, train, {}, () => loadAlignedEmbeddingsIfBuilt(ctx.home, opts.dataset, train.items));
-  const workers = await DecodeWorkers.start(model, 2);
+  const workers = await DecodeWorkers.start(model, parseInteger(opts.workers, '--workers', 1));
   try {
     const result = await tuneHeadKnobs(model, cases, priors, {
       beam: parseInteger(opts.beam, '--beam', 1),
@@ -96,6 +97,7 @@ export function registerTune(program: Command): void {
     .option('--name <name>', 'generative: the trained model', 'default')
     .option('--beam <n>', 'generative: beam width of the one decoding', '20')
     .option('--proposals <n>', 'generative: head proposals in that decoding (the candidates every trial re-ranks)', '150')
+    .option('--workers <n>', 'generative: decoding threads', '2')
     .option('--out <file>', 'write the result (best knobs and all trials) as JSON')
     .action(async (opts: TuneCliOptions, cmd: Command) => {
       const ctx = cliContext(cmd.optsWithGlobals<GlobalOptions>());
