@@ -214,8 +214,13 @@ test('the head priors carry the query\'s aligned vector and the history\'s user 
   assert.equal(priors.of(history, null).queryVector, undefined, 'no query, no query vector');
   assert.ok(priors.of(history, null).userVector);
   assert.equal(priors.of(new Int32Array(0), 'lipstick').userVector, undefined, 'no history, no user tower');
+  // The nearest-item prior reads the tower's last items, oldest first.
+  assert.deepEqual(Array.from(full.historyVectors!), [...row(3), ...row(7), ...row(12)]);
+  const long = Int32Array.from({ length: HEAD_USER_TOWER.history + 2 }, (_, t) => t);
+  assert.deepEqual(Array.from(priors.of(long, null).historyVectors!), Array.from(rows.subarray(2 * dim, long.length * dim)));
+  assert.equal(priors.of(new Int32Array(0), null).historyVectors, undefined, 'no history, no history vectors');
   const without = HeadPriors.fit(train).of(history, 'lipstick');
-  assert.equal(without.queryVector ?? without.userVector, undefined, 'no embeddings, no vectors');
+  assert.equal(without.queryVector ?? without.userVector ?? without.historyVectors, undefined, 'no embeddings, no vectors');
   // What the ranker and the CLI fit: nothing without a head or with every weight 0; a cosine
   // weight without the embeddings says how to build them.
   const head = generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemEmbedding: true, itemHead: 1 });
@@ -223,9 +228,9 @@ test('the head priors carry the query\'s aligned vector and the history\'s user 
   const load = async () => embeddings;
   assert.equal((await headPriorsFor(head, train, {}, load))?.embeddings, embeddings);
   assert.equal(await headPriorsFor(plain, train, {}, load), undefined);
-  assert.equal(await headPriorsFor(head, train, { coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0 }, load), undefined);
+  assert.equal(await headPriorsFor(head, train, { coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0, historyCosineWeight: 0 }, load), undefined);
   assert.equal((await headPriorsFor(head, train, {}, async () => undefined))?.embeddings, undefined);
-  await assert.rejects(headPriorsFor(head, train, { userCosineWeight: 1 }, async () => undefined), /need the aligned embeddings of dataset "synthetic": run `gensearch embed --dataset synthetic`/);
+  await assert.rejects(headPriorsFor(head, train, { historyCosineWeight: 1 }, async () => undefined), /need the aligned embeddings of dataset "synthetic": run `gensearch embed --dataset synthetic`/);
 });
 
 test('knob settings are checked against the registry', () => {

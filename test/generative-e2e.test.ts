@@ -64,7 +64,7 @@ test('end to end on a slice of the demo data: import, embed, SIDs, train (tiny, 
   assert.match(tuned.stderr, /tuning the head needs a model trained with an item head/);
   const badStart = spawnSync(process.execPath, [CLI, '--home', home, 'tune', '--system', 'generative', '--dataset', 'slice', '--set', 'generative.beam=100'], { encoding: 'utf8' });
   assert.equal(badStart.status, 65);
-  assert.match(badStart.stderr, /--set generative.beam: the tuner starts from itemWeight, coPurchase, textMatch, queryCosine, userCosine/);
+  assert.match(badStart.stderr, /--set generative.beam: the tuner starts from itemWeight, coPurchase, textMatch, queryCosine, userCosine, historyCosine/);
   const recs = JSON.parse(cli('recommend', '--dataset', 'slice', '--user', user, '--k', '3', '--beam', '8', '--json')) as { items: { id: string }[]; historyLength: number };
   assert.equal(recs.items.length, 3);
   assert.ok(recs.historyLength >= 5);

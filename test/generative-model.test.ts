@@ -230,19 +230,21 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
     textMatch: { items: Int32Array.of(partner(i)), scores: Float32Array.of(2) },
     queryVector: Float32Array.of(1, 0, 0),
     userVector: Float32Array.of(0, i / nItems, 1),
+    historyVectors: Float32Array.of(0, 1, 0, i / nItems, 0, -1),
   }));
   // Item j's aligned vector (3 dimensions; only dot products matter here).
   const itemVectors = Float32Array.from({ length: nItems * 3 }, (_, x) => Math.sin(x + 1) / 4);
   const cosine = (v: Float32Array, j: number) => v.reduce((a, x, d) => a + x * itemVectors[j * 3 + d], 0);
+  const nearest = (rows: Float32Array, j: number) => Math.max(cosine(rows.subarray(0, 3), j), cosine(rows.subarray(3, 6), j));
   const lifted = await generateItems(model, pack, trie, prompts, {
     ...{ beam: 2, k: 10, headCandidates: 0, itemWeight: 2, priors: co, itemVectors },
-    ...{ coPurchaseWeight: 0.5, textMatchWeight: 0.25, queryCosineWeight: 0.125, userCosineWeight: 0.0625 },
+    ...{ coPurchaseWeight: 0.5, textMatchWeight: 0.25, queryCosineWeight: 0.125, userCosineWeight: 0.0625, historyCosineWeight: 0.375 },
   });
   lifted.lists.forEach((l, i) => {
     const before = new Map(Array.from(plainTwo.lists[i].items, (item, j) => [item, plainTwo.lists[i].scores[j]]));
     l.items.forEach((item, j) => {
       const q = item === i ? 0.25 : item === partner(i) ? 0.75 : 0;
-      const cosines = (0.125 * cosine(co[i].queryVector, item) + 0.0625 * cosine(co[i].userVector, item)) / COSINE_TEMPERATURE;
+      const cosines = (0.125 * cosine(co[i].queryVector, item) + 0.0625 * cosine(co[i].userVector, item) + 0.375 * nearest(co[i].historyVectors, item)) / COSINE_TEMPERATURE;
       const lift = 0.5 * Math.log1p(nItems * q) + (item === partner(i) ? 0.25 * Math.log1p(nItems) : 0) + cosines;
       assert.ok(Math.abs(l.scores[j] - (before.get(item)! + 2 * lift)) < 1e-4, `prompt ${i} item ${item}`);
     });
@@ -261,7 +263,7 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   assert.ok(holdsPartner(unaided.lists) <= 4, `without the prior ${holdsPartner(unaided.lists)}/40 lists hold the partner`);
   await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 2, k: 3, coPurchaseWeight: -1 }), /coPurchaseWeight must be a number >= 0/);
   await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 2, k: 3, userCosineWeight: Number.NaN }), /userCosineWeight must be a number >= 0/);
-  await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 2, k: 3, priors: co, queryCosineWeight: 1 }), /the query and user priors need the aligned item vectors \(40 x 3\); got none/);
+  await assert.rejects(generateItems(model, pack, trie, prompts, { beam: 2, k: 3, priors: co, queryCosineWeight: 1 }), /the cosine priors need the aligned vectors of the 40 items; got none/);
   // Teacher forcing with the head (how preference training scores) gives the fused scores.
   const firstItems = Int32Array.from(fused.lists, (l) => l.items[0]);
   const firstSids = Int32Array.from(Array.from(firstItems).flatMap((item) => Array.from(itemSids.subarray(item * 2, item * 2 + 2))));
@@ -296,7 +298,7 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   const sidOnlyRow = await generateItems(model, pack, trie, [searches[0]], { beam: 1, k: 10, itemWeight: 0 });
   assert.notDeepEqual(Array.from(byKind.lists[0].scores), Array.from(sidOnlyRow.lists[0].scores), 'the head is in the default search ranking');
   assert.deepEqual(headKnobsOf(cfg, 'search', { headCandidates: 0 }), { ...HEAD_DEFAULTS.search, headCandidates: 0 });
-  assert.deepEqual(headKnobsOf(cfg, 'rec', { itemWeight: 0 }), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0 }, 'no proposals or priors by default without the head');
+  assert.deepEqual(headKnobsOf(cfg, 'rec', { itemWeight: 0 }), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0, historyCosineWeight: 0 }, 'no proposals or priors by default without the head');
   assert.throws(() => headKnobsOf(cfg, 'rec', { headCandidates: 1.5 }), /headCandidates must be an integer/);
   // The head's scores are a distribution over the catalog, one row per request.
   const decoder = new SidDecoder(result.params as never, cfg, { scoreItems: true });
@@ -311,7 +313,7 @@ async function itemHead(t: TestContext, headSidRows: boolean): Promise<void> {
   const params = initGenerative(plain, new Rng(1));
   await assert.rejects(generateItems({ params, cfg: plain }, packContext(plain, itemSids), trie, prompts, { beam: 2, k: 3, itemWeight: 1 }), /needs a model trained with an item head/);
   await assert.rejects(generateItems({ params, cfg: plain }, packContext(plain, itemSids), trie, prompts, { beam: 2, k: 3, coPurchaseWeight: 1 }), /coPurchaseWeight needs the item head in the ranking/);
-  assert.deepEqual(headKnobsOf(plain, 'search', {}), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0 }, 'a model without a head ranks by SID alone');
+  assert.deepEqual(headKnobsOf(plain, 'search', {}), { itemWeight: 0, headCandidates: 0, coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0, historyCosineWeight: 0 }, 'a model without a head ranks by SID alone');
   assert.throws(() => generativeConfig({ profile: 'tiny', textVocab: 20, sidSizes: [4, 5], nItems, itemHead: 1 }), /needs itemEmbedding=true/);
   disposeParams(params);
   disposeParams(result.params);

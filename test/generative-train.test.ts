@@ -5,10 +5,10 @@ import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DecodeWorkers } from '../src/decode/decode-workers.js';
-import { generateItems } from '../src/decode/generate.js';
+import { generateItems, HEAD_DEFAULTS } from '../src/decode/generate.js';
 import { HeadPriors } from '../src/decode/priors.js';
 import { GenerativeRanker, requestPrompt } from '../src/decode/ranker.js';
-import { tuneHeadKnobs } from '../src/decode/tune-head.js';
+import { TUNED_HEAD_KNOBS, tuneHeadKnobs } from '../src/decode/tune-head.js';
 import { evaluateSystem } from '../src/eval/evaluate.js';
 import { buildEvalData } from '../src/eval/protocol.js';
 import { scoreSids } from '../src/model/generative.js';
@@ -394,11 +394,12 @@ test('tuning the head re-ranks one decoding as decoding ranks it, and never ends
   await ranker.fit(train);
   const evaluated = await evaluateSystem(ranker, cases, { nItems: train.nItems, ks: [10], excludeHistory: 'yes' });
   assert.ok(Math.abs(evaluated.variants[0].means['ndcg@10'] - tuned.start.score) < 1e-4, `evaluated ${evaluated.variants[0].means['ndcg@10']}, tuner ${tuned.start.score}`);
-  assert.deepEqual(tuned.start.knobs, { itemWeight: 16, coPurchaseWeight: 4, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 1.6 });
+  assert.deepEqual(tuned.start.knobs, Object.fromEntries(TUNED_HEAD_KNOBS.map((key) => [key, HEAD_DEFAULTS.rec[key]])));
   assert.ok(tuned.best.score >= tuned.start.score);
   assert.ok(tuned.trials.length > 10 && lines.some((l) => l.startsWith('pass 2')));
   // No query and no embeddings: the text and cosine weights have nothing to weigh and stay.
-  assert.ok(tuned.trials.every((r) => r.knobs.textMatchWeight === 0 && r.knobs.userCosineWeight === 1.6));
+  const { textMatchWeight, userCosineWeight, historyCosineWeight } = HEAD_DEFAULTS.rec;
+  assert.ok(tuned.trials.every((r) => r.knobs.textMatchWeight === textMatchWeight && r.knobs.userCosineWeight === userCosineWeight && r.knobs.historyCosineWeight === historyCosineWeight));
   assert.ok(tuned.candidateRecall > 0 && tuned.candidateRecall <= 1);
   const searches = buildEvalData(inter, 'search', 'valid').cases;
   await assert.rejects(tuneHeadKnobs(model, [cases[0], searches[0]], priors, { beam: 5, metric: 'ndcg@10' }), /cases of one kind/);

@@ -76,7 +76,13 @@ export interface GenerateOptions {
   queryCosineWeight?: number;
   /** The same for the history's user tower (`userVector`). */
   userCosineWeight?: number;
-  /** The aligned item vectors (nItems x dim unit rows) that the priors' query and user vectors are scored against. */
+  /**
+   * Weight of each item's cosine with its nearest item among the history's last items
+   * (`historyVectors`): the recent item the candidate resembles most, where the user tower
+   * averages them all away. Default as `coPurchaseWeight`.
+   */
+  historyCosineWeight?: number;
+  /** The aligned item vectors (nItems x dim unit rows) that the priors' query, user and history vectors are scored against. */
   itemVectors?: Float32Array;
   /** Also return every list's candidates with the parts of their scores (`GenerateResult.parts`; tuning the head's knobs). */
   scoreParts?: boolean;
@@ -102,13 +108,18 @@ export interface HeadKnobs {
   textMatchWeight: number;
   queryCosineWeight: number;
   userCosineWeight: number;
+  historyCosineWeight: number;
 }
 
 /** Each prior of `PromptPriors` and the knob that weighs it. */
 const SPARSE_PRIORS = { coPurchase: 'coPurchaseWeight', textMatch: 'textMatchWeight' } as const;
-const VECTOR_PRIORS = { queryVector: 'queryCosineWeight', userVector: 'userCosineWeight' } as const;
-export type PriorWeight = (typeof SPARSE_PRIORS)[keyof typeof SPARSE_PRIORS] | (typeof VECTOR_PRIORS)[keyof typeof VECTOR_PRIORS];
-export const PRIOR_WEIGHTS = [...Object.values(SPARSE_PRIORS), ...Object.values(VECTOR_PRIORS)];
+/** Each prior of aligned vectors: an item's lift is its largest cosine with the prior's rows (one row but the history's). */
+const VECTOR_PRIORS = { queryVector: 'queryCosineWeight', userVector: 'userCosineWeight', historyVectors: 'historyCosineWeight' } as const;
+type VectorPrior = keyof typeof VECTOR_PRIORS;
+export type PriorWeight = (typeof SPARSE_PRIORS)[keyof typeof SPARSE_PRIORS] | (typeof VECTOR_PRIORS)[VectorPrior];
+/** The weights of the priors that need the aligned embeddings. */
+export const COSINE_WEIGHTS = Object.values(VECTOR_PRIORS);
+export const PRIOR_WEIGHTS = [...Object.values(SPARSE_PRIORS), ...COSINE_WEIGHTS];
 
 /** Prompts decoded together so that prompts x beam stays below `maxRows` (`GenerateOptions.maxRows`, default 4096), at least one. */
 export function promptsPerBatch(beam: number, maxRows = 4096): number {
@@ -129,8 +140,8 @@ export type RequestKind = 'search' | 'rec';
  * bought items that the head's own vectors have seen too seldom.
  */
 export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
-  search: { itemWeight: 16, headCandidates: 50, coPurchaseWeight: 0.5, textMatchWeight: 16, queryCosineWeight: 0.2, userCosineWeight: 0.8 },
-  rec: { itemWeight: 16, headCandidates: 20, coPurchaseWeight: 4, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 1.6 },
+  search: { itemWeight: 16, headCandidates: 50, coPurchaseWeight: 0.5, textMatchWeight: 16, queryCosineWeight: 0.2, userCosineWeight: 0.8, historyCosineWeight: 0 },
+  rec: { itemWeight: 16, headCandidates: 20, coPurchaseWeight: 4, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 1.6, historyCosineWeight: 0 },
 };
 
 /** The popularity correction chosen on Beauty's validation split (docs/RESULTS.md, "A popularity correction of the head"). */
@@ -164,8 +175,7 @@ export function itemWeightOf(cfg: GenerativeConfig, weight?: number): number {
 export function headKnobsOf(cfg: GenerativeConfig, kind: RequestKind, given: Pick<GenerateOptions, keyof HeadKnobs>): HeadKnobs {
   const itemWeight = itemWeightOf(cfg, given.itemWeight ?? (cfg.itemHead ? HEAD_DEFAULTS[kind].itemWeight : 0));
   const byHead = (key: 'headCandidates' | PriorWeight) => given[key] ?? (itemWeight > 0 ? HEAD_DEFAULTS[kind][key] : 0);
-  const knobs: HeadKnobs = { itemWeight, headCandidates: byHead('headCandidates'), coPurchaseWeight: 0, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 0 };
-  for (const key of PRIOR_WEIGHTS) knobs[key] = byHead(key);
+  const knobs = { itemWeight, headCandidates: byHead('headCandidates'), ...Object.fromEntries(PRIOR_WEIGHTS.map((key) => [key, byHead(key)])) } as HeadKnobs;
   if (!(Number.isInteger(knobs.headCandidates) && knobs.headCandidates >= 0)) throw badInput(`headCandidates must be an integer >= 0; got ${knobs.headCandidates}`);
   for (const key of ['headCandidates', ...PRIOR_WEIGHTS] as const) {
     if (!(knobs[key] >= 0 && Number.isFinite(knobs[key]))) throw badInput(`${key} must be a number >= 0; got ${knobs[key]}`);
@@ -279,44 +289,61 @@ export function priorLifts(priors: PromptPriors | undefined, items: Int32Array, 
     addPrior(row, prior, 1);
     items.forEach((item, c) => (lifts[weight][c] = row[item]));
   }
-  for (const [key, weight] of Object.entries(VECTOR_PRIORS) as [keyof typeof VECTOR_PRIORS, PriorWeight][]) {
-    const vector = priors[key];
-    if (!vector) continue;
-    const dim = vector.length;
-    const rows = checkedItemVectors(itemVectors, n, dim);
-    items.forEach((item, c) => {
-      let dot = 0;
-      for (let d = 0; d < dim; d++) dot += vector[d] * rows[item * dim + d];
-      lifts[weight][c] = dot / COSINE_TEMPERATURE;
-    });
+  for (const [key, weight] of Object.entries(VECTOR_PRIORS) as [VectorPrior, PriorWeight][]) {
+    const vectors = priors[key];
+    if (!vectors?.length) continue;
+    const { rows, dim } = checkedItemVectors(itemVectors, n, { [key]: vectors });
+    items.forEach((item, c) => (lifts[weight][c] = nearestDot(vectors, rows, item, dim) / COSINE_TEMPERATURE));
   }
   return lifts;
 }
 
 /**
  * Adds to each item's score the weighted cosines of the prompt's query and user vectors with
- * the item's aligned vector, over COSINE_TEMPERATURE (`GenerateOptions.queryCosineWeight`).
+ * the item's aligned vector, and of its nearest history item's, over COSINE_TEMPERATURE
+ * (`GenerateOptions.queryCosineWeight`, `historyCosineWeight`).
  */
 function addCosines(row: Float32Array, priors: PromptPriors, knobs: HeadKnobs, itemVectors: Float32Array | undefined): void {
-  const parts = (Object.entries(VECTOR_PRIORS) as [keyof typeof VECTOR_PRIORS, PriorWeight][])
-    .map(([key, weight]) => ({ vector: priors[key], weight: knobs[weight] }))
-    .filter((p): p is { vector: Float32Array; weight: number } => p.vector !== undefined && p.weight > 0);
-  if (parts.length === 0) return;
-  const dim = parts[0].vector.length;
-  const rows = checkedItemVectors(itemVectors, row.length, dim);
-  // The weighted vectors summed once, so each item costs one dot product.
+  const weighed = Object.fromEntries(
+    (Object.keys(VECTOR_PRIORS) as VectorPrior[]).filter((key) => priors[key]?.length && knobs[VECTOR_PRIORS[key]] > 0).map((key) => [key, priors[key]!]),
+  ) as Partial<Record<VectorPrior, Float32Array>>;
+  const { historyVectors: history, ...single } = weighed;
+  if (Object.keys(weighed).length === 0) return;
+  const { rows, dim } = checkedItemVectors(itemVectors, row.length, weighed);
+  // The weighted query and user vectors summed once, so each item costs one dot product for both.
   const v = new Float32Array(dim);
-  for (const { vector, weight } of parts) for (let d = 0; d < dim; d++) v[d] += (weight * vector[d]) / COSINE_TEMPERATURE;
-  for (let j = 0, at = 0; j < row.length; j++) {
-    let dot = 0;
-    for (let d = 0; d < dim; d++, at++) dot += v[d] * rows[at];
-    row[j] += dot;
+  for (const [key, vector] of Object.entries(single) as ['queryVector' | 'userVector', Float32Array][]) {
+    for (let d = 0; d < dim; d++) v[d] += (knobs[VECTOR_PRIORS[key]] * vector[d]) / COSINE_TEMPERATURE;
+  }
+  const summed = Object.keys(single).length > 0;
+  const nearest = knobs.historyCosineWeight / COSINE_TEMPERATURE;
+  for (let j = 0; j < row.length; j++) {
+    if (summed) row[j] += nearestDot(v, rows, j, dim);
+    if (history) row[j] += nearest * nearestDot(history, rows, j, dim);
   }
 }
 
-function checkedItemVectors(itemVectors: Float32Array | undefined, n: number, dim: number): Float32Array {
-  if (itemVectors?.length !== n * dim) throw badInput(`the query and user priors need the aligned item vectors (${n} x ${dim}); got ${itemVectors ? itemVectors.length / dim : 'none'}`);
-  return itemVectors;
+/** The largest dot product of item `j`'s vector with a row of `vectors` (rows of `dim`). */
+function nearestDot(vectors: Float32Array, rows: Float32Array, j: number, dim: number): number {
+  let best = Number.NEGATIVE_INFINITY;
+  for (let at = 0; at < vectors.length; at += dim) {
+    let dot = 0;
+    for (let d = 0; d < dim; d++) dot += vectors[at + d] * rows[j * dim + d];
+    if (dot > best) best = dot;
+  }
+  return best;
+}
+
+/** The aligned item vectors (n rows) and their dimension, checked against a prompt's vectors: one row each, the history's one or more. */
+function checkedItemVectors(itemVectors: Float32Array | undefined, n: number, vectors: Partial<Record<VectorPrior, Float32Array>>): { rows: Float32Array; dim: number } {
+  if (!itemVectors?.length || itemVectors.length % n !== 0) {
+    throw badInput(`the cosine priors need the aligned vectors of the ${n} items; got ${itemVectors ? `${itemVectors.length} numbers` : 'none'}`);
+  }
+  const dim = itemVectors.length / n;
+  for (const [key, v] of Object.entries(vectors)) {
+    if (key === 'historyVectors' ? v.length % dim !== 0 : v.length !== dim) throw badInput(`the prior's ${key} has ${v.length} numbers; the aligned item vectors have ${dim} dimensions`);
+  }
+  return { rows: itemVectors, dim };
 }
 
 /** Most SID rows scored in one teacher-forced pass (a larger one can run the wasm heap out). */

@@ -20,6 +20,8 @@ export interface PromptPriors {
   queryVector?: Float32Array;
   /** The history's user tower in that space (unit length; `userTowerVector`). */
   userVector?: Float32Array;
+  /** The vectors of the history's last items in that space (rows, oldest first; as many as the user tower reads). */
+  historyVectors?: Float32Array;
 }
 
 /**
@@ -72,6 +74,12 @@ export class HeadPriors {
       if (text) priors.queryVector = this.embeddings.encodeQueries([text]);
       const user = userTowerVector(this.embeddings, history, HEAD_USER_TOWER);
       if (user) priors.userVector = user;
+      const { dim, items } = this.embeddings;
+      const recent = Array.from(history).slice(-HEAD_USER_TOWER.history);
+      if (recent.length > 0) {
+        priors.historyVectors = new Float32Array(recent.length * dim);
+        recent.forEach((item, t) => priors.historyVectors!.set(items.subarray(item * dim, (item + 1) * dim), t * dim));
+      }
     }
     return priors;
   }

@@ -9,7 +9,7 @@ import type { BeamSearchStats } from './beam-search.js';
 import type { TensorBackend } from '../tensor/runtime.js';
 import { DecodeWorkers } from './decode-workers.js';
 import { trainingCounts } from '../eval/popularity.js';
-import { generateItems, headKnobsOf, POPULARITY_PENALTY, promptsPerBatch } from './generate.js';
+import { COSINE_WEIGHTS, generateItems, headKnobsOf, POPULARITY_PENALTY, PRIOR_WEIGHTS, type PriorWeight, promptsPerBatch } from './generate.js';
 import { HeadPriors } from './priors.js';
 import type { AlignedEmbeddings } from '../cascade/embeddings.js';
 
@@ -73,9 +73,11 @@ export interface RankerOptions {
   queryCosineWeight?: number;
   /** Weight of the user tower's cosine with the items (`GenerateOptions.userCosineWeight`); absent: by request kind. */
   userCosineWeight?: number;
+  /** Weight of the nearest history item's cosine with the items (`GenerateOptions.historyCosineWeight`); absent: by request kind. */
+  historyCosineWeight?: number;
 }
 
-export type PriorWeights = Pick<RankerOptions, 'coPurchaseWeight' | 'textMatchWeight' | 'queryCosineWeight' | 'userCosineWeight'>;
+export type PriorWeights = Pick<RankerOptions, PriorWeight>;
 
 /**
  * The head's priors fitted on `train` for a model with a head, unless every weight is set to 0;
@@ -88,11 +90,10 @@ export async function headPriorsFor(
   weights: PriorWeights,
   embeddings?: () => Promise<AlignedEmbeddings | undefined>,
 ): Promise<HeadPriors | undefined> {
-  const given = [weights.coPurchaseWeight, weights.textMatchWeight, weights.queryCosineWeight, weights.userCosineWeight];
-  if (!cfg.itemHead || given.every((w) => w === 0)) return undefined;
+  if (!cfg.itemHead || PRIOR_WEIGHTS.every((w) => weights[w] === 0)) return undefined;
   const loaded = await embeddings?.();
-  if (!loaded && ((weights.queryCosineWeight ?? 0) > 0 || (weights.userCosineWeight ?? 0) > 0)) {
-    throw badInput(`the query and user cosine priors need the aligned embeddings of dataset "${train.dataset}": run \`gensearch embed --dataset ${train.dataset}\` first`);
+  if (!loaded && COSINE_WEIGHTS.some((w) => (weights[w] ?? 0) > 0)) {
+    throw badInput(`the cosine priors need the aligned embeddings of dataset "${train.dataset}": run \`gensearch embed --dataset ${train.dataset}\` first`);
   }
   return HeadPriors.fit(train, { embeddings: loaded });
 }
@@ -171,6 +172,7 @@ export class GenerativeRanker implements TopKRanker {
       textMatchWeight: this.options.textMatchWeight,
       queryCosineWeight: this.options.queryCosineWeight,
       userCosineWeight: this.options.userCosineWeight,
+      historyCosineWeight: this.options.historyCosineWeight,
       priors: this.priors && cases.map((c) => this.priors!.of(c.history, c.query)),
       itemVectors: this.priors?.embeddings?.items,
       exclude: excludeHistory ? cases.map((c) => c.history) : undefined,

@@ -18,6 +18,7 @@ export const HEAD_TUNE_GRID: Readonly<Record<TunedHeadKnob, readonly number[]>> 
   textMatchWeight: [0, 4, 8, 16, 32],
   queryCosineWeight: [0, 0.1, 0.2, 0.4, 0.8],
   userCosineWeight: [0, 0.4, 0.8, 1.2, 1.6, 2.4],
+  historyCosineWeight: [0, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2],
 };
 
 export interface HeadTuneOptions {

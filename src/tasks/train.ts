@@ -833,11 +833,12 @@ export function trainingCurves(dir: string): { phase: string; lines: Record<stri
  * -1 = the default of the request's kind (`HEAD_DEFAULTS` in src/decode/generate.ts);
  * popularityPenalty: the head's popularity correction (`GenerateOptions.popularityPenalty`; -1 =
  * its default); coPurchase: the weight of the head's co-purchase prior (`GenerateOptions.coPurchaseWeight`;
- * -1 = by request kind, 0 = off); textMatch, queryCosine and userCosine: the same for the
- * text-match prior and the query's and user tower's cosines (`textMatchWeight`,
- * `queryCosineWeight`, `userCosineWeight`; the cosines where `gensearch embed` has run).
+ * -1 = by request kind, 0 = off); textMatch, queryCosine, userCosine and historyCosine: the same
+ * for the text-match prior and the query's, the user tower's and the nearest history item's
+ * cosines (`textMatchWeight`, `queryCosineWeight`, `userCosineWeight`, `historyCosineWeight`;
+ * the cosines where `gensearch embed` has run).
  */
-export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: -1, coPurchase: -1, textMatch: -1, queryCosine: -1, userCosine: -1 };
+export const GENERATIVE_SYSTEM_DEFAULTS = { beam: 20, pruneMargin: Number.POSITIVE_INFINITY, decodeExclude: 1, workers: 2, itemWeight: -1, headCandidates: -1, popularityPenalty: -1, coPurchase: -1, textMatch: -1, queryCosine: -1, userCosine: -1, historyCosine: -1 };
 
 /**
  * The generative retriever for `gensearch eval`: it ranks with the model `gensearch train`
@@ -867,6 +868,7 @@ export function generativeSystem(home: string, knobs: Partial<typeof GENERATIVE_
       ...(k.textMatch >= 0 ? { textMatchWeight: k.textMatch } : {}),
       ...(k.queryCosine >= 0 ? { queryCosineWeight: k.queryCosine } : {}),
       ...(k.userCosine >= 0 ? { userCosineWeight: k.userCosine } : {}),
+      ...(k.historyCosine >= 0 ? { historyCosineWeight: k.historyCosine } : {}),
       ...(k.itemWeight >= 0 ? { itemWeight: k.itemWeight } : {}),
       ...(k.headCandidates >= 0 ? { headCandidates: k.headCandidates } : {}),
     },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { loadAlignedEmbeddingsIfBuilt } from '../../cascade/embeddings.js';
+import { HEAD_DEFAULTS, type HeadKnobs } from '../../decode/generate.js';
 import { queryAssigner } from '../../decode/query-sid.js';
 import { headPriorsFor, rankRequest } from '../../decode/ranker.js';
 import { openPhotoSearch, photoModelDir, searchPhoto } from '../../decode/photo-search.js';
@@ -25,8 +26,16 @@ export interface GenerateCliOptions {
   textMatch?: string;
   queryCosine?: string;
   userCosine?: string;
+  historyCosine?: string;
   excludeHistory?: boolean;
   json?: boolean;
+}
+
+/** A head knob's defaults by request kind, for the help (`HEAD_DEFAULTS`). */
+function defaultsOf(knob: keyof HeadKnobs): string {
+  const { search, rec } = { search: HEAD_DEFAULTS.search[knob], rec: HEAD_DEFAULTS.rec[knob] };
+  if (search === rec) return `(default: ${search || 'off'})`;
+  return `(default: ${[search > 0 ? `${search} for a search` : '', rec > 0 ? `${rec} for a recommendation` : ''].filter(Boolean).join(', ')})`;
 }
 
 /** Options `search` and `recommend` share. */
@@ -37,12 +46,13 @@ export function withGenerateOptions(cmd: Command): Command {
     .option('--k <n>', 'items to show', '10')
     .option('--beam <n>', 'beam width of the constrained beam search', '100')
     .option('--prune <nats>', 'dynamic pruning: drop beams this far below the best (default off)')
-    .option('--item-weight <w>', "a text model with an item head: the head's weight in the ranking (default: 16)")
-    .option('--head-candidates <n>', 'a text model with an item head: its best items the beam missed that join the list (default: 50 for a search, 20 for a recommendation)')
-    .option('--co-purchase <w>', "a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off (default: 0.5 for a search, 4 for a recommendation)")
-    .option('--text-match <w>', "a text model with an item head: weight of the text-match prior (BM25 of the query over the catalog) in the head's score; 0 = off (default: 16 for a search)")
-    .option('--query-cosine <w>', "a text model with an item head: weight of the query's cosine with each item (aligned embeddings of `gensearch embed`) in the head's score; 0 = off (default: 0.2 for a search, where the embeddings were built)")
-    .option('--user-cosine <w>', "a text model with an item head: the same for the cosine of the user's history (user tower) with each item (default: 0.8 for a search, 1.6 for a recommendation)")
+    .option('--item-weight <w>', `a text model with an item head: the head's weight in the ranking ${defaultsOf('itemWeight')}`)
+    .option('--head-candidates <n>', `a text model with an item head: its best items the beam missed that join the list ${defaultsOf('headCandidates')}`)
+    .option('--co-purchase <w>', `a text model with an item head: weight of the co-purchase prior (ItemCF on all imported behaviour) in the head's score; 0 = off ${defaultsOf('coPurchaseWeight')}`)
+    .option('--text-match <w>', `a text model with an item head: weight of the text-match prior (BM25 of the query over the catalog) in the head's score; 0 = off ${defaultsOf('textMatchWeight')}`)
+    .option('--query-cosine <w>', `a text model with an item head: weight of the query's cosine with each item (aligned embeddings of \`gensearch embed\`, where built) in the head's score; 0 = off ${defaultsOf('queryCosineWeight')}`)
+    .option('--user-cosine <w>', `a text model with an item head: the same for the cosine of the user's history (user tower) with each item ${defaultsOf('userCosineWeight')}`)
+    .option('--history-cosine <w>', `a text model with an item head: the same for each item's cosine with its nearest item among the user's last ones ${defaultsOf('historyCosineWeight')}`)
     .option('--exclude-history', "leave the user's own items out of the results (skipped during the beam search)")
     .option('--json', 'print JSON');
 }
@@ -69,6 +79,7 @@ export async function runGenerate(cmd: Command, opts: GenerateCliOptions, query:
     textMatchWeight: weight(opts.textMatch, '--text-match'),
     queryCosineWeight: weight(opts.queryCosine, '--query-cosine'),
     userCosineWeight: weight(opts.userCosine, '--user-cosine'),
+    historyCosineWeight: weight(opts.historyCosine, '--history-cosine'),
   };
   const priors = await headPriorsFor(model.cfg, knownBehaviour(opts.dataset, inter.items, inter.sequences), weights, () =>
     loadAlignedEmbeddingsIfBuilt(ctx.home, opts.dataset, inter.items),

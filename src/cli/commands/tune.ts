@@ -39,6 +39,7 @@ const EVAL_KNOB: Record<TunedHeadKnob, keyof typeof GENERATIVE_SYSTEM_DEFAULTS> 
   textMatchWeight: 'textMatch',
   queryCosineWeight: 'queryCosine',
   userCosineWeight: 'userCosine',
+  historyCosineWeight: 'historyCosine',
 };
 
 /**
@@ -92,7 +93,7 @@ export function registerTune(program: Command): void {
     .requiredOption('--system <name>', 'baseline to tune: itemcf, bm25, bm25-personal; or generative: the item head\'s weights of a trained model (--name)')
     .option('--metric <key>', 'what to maximise', 'ndcg@10')
     .option('--exclude-history <yes|no>', 'select on the variant with history excluded (yes) or kept (no)', 'yes')
-    .option('--set <system.knob=value>', 'starting value of a knob, repeatable (generative: itemWeight, coPurchase, textMatch, queryCosine, userCosine; default the model\'s defaults)', collect, [])
+    .option('--set <system.knob=value>', 'starting value of a knob, repeatable (generative: itemWeight, coPurchase, textMatch, queryCosine, userCosine, historyCosine; default the model\'s defaults)', collect, [])
     .option('--passes <n>', 'rounds of coordinate search', '2')
     .option('--name <name>', 'generative: the trained model', 'default')
     .option('--beam <n>', 'generative: beam width of the one decoding', '20')
