@@ -132,16 +132,17 @@ export type RequestKind = 'search' | 'rec';
 /**
  * Defaults of a model with an item head, by request kind, chosen on Beauty's validation split
  * (docs/RESULTS.md, the item head's "Defaults by request kind", "A co-purchase prior of the
- * head", "A text-match prior" and "The query's and the user's cosines"): the head's score
- * with its priors carries the ranking, the SID path's log-probability only breaks near-ties
- * (item weight 16). Search also weighs the query's words (text match) and a little of its
- * aligned vector, with more proposals; recommendation leans on what was bought together with
- * the history. Both weigh the history's user tower: the aligned embeddings know the rarely
- * bought items that the head's own vectors have seen too seldom.
+ * head", "A text-match prior", "The query's and the user's cosines" and "The nearest history
+ * item"): the head's score with its priors carries the ranking, the SID path's log-probability
+ * only breaks near-ties (item weight 16). Search also weighs the query's words (text match) and
+ * a little of its aligned vector, with more proposals; recommendation leans on what was bought
+ * together with the history. Both weigh the history's user tower and each item's nearest
+ * recent item: the aligned embeddings know the rarely bought items that the head's own vectors
+ * have seen too seldom.
  */
 export const HEAD_DEFAULTS: Readonly<Record<RequestKind, HeadKnobs>> = {
-  search: { itemWeight: 16, headCandidates: 50, coPurchaseWeight: 0.5, textMatchWeight: 16, queryCosineWeight: 0.2, userCosineWeight: 0.8, historyCosineWeight: 0 },
-  rec: { itemWeight: 16, headCandidates: 20, coPurchaseWeight: 4, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 1.6, historyCosineWeight: 0 },
+  search: { itemWeight: 16, headCandidates: 50, coPurchaseWeight: 0.5, textMatchWeight: 16, queryCosineWeight: 0.4, userCosineWeight: 0.8, historyCosineWeight: 0.8 },
+  rec: { itemWeight: 16, headCandidates: 20, coPurchaseWeight: 4, textMatchWeight: 0, queryCosineWeight: 0, userCosineWeight: 1.2, historyCosineWeight: 1.2 },
 };
 
 /** The popularity correction chosen on Beauty's validation split (docs/RESULTS.md, "A popularity correction of the head"). */
