@@ -113,7 +113,7 @@ export interface HeadKnobs {
 
 /** Each prior of `PromptPriors` and the knob that weighs it. */
 const SPARSE_PRIORS = { coPurchase: 'coPurchaseWeight', textMatch: 'textMatchWeight' } as const;
-/** Each prior of aligned vectors: an item's lift is its largest cosine with the prior's rows (one row but the history's). */
+/** Each prior of aligned vectors: an item's lift is its largest cosine with the prior's rows (one row each; the history's one per recent item). */
 const VECTOR_PRIORS = { queryVector: 'queryCosineWeight', userVector: 'userCosineWeight', historyVectors: 'historyCosineWeight' } as const;
 type VectorPrior = keyof typeof VECTOR_PRIORS;
 export type PriorWeight = (typeof SPARSE_PRIORS)[keyof typeof SPARSE_PRIORS] | (typeof VECTOR_PRIORS)[VectorPrior];
